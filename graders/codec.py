@@ -7,7 +7,8 @@ hostile submission can at worst send wrong data, never run code inside the grade
     bytes        {"$bytes": "<base64>"}
     tuple        {"$tuple": [...]}
     pathlib.Path {"$path": "..."}
-    socket       {"$sock": i}         i indexes the fds sent beside the message
+    socket       {"$sock": i, "timeout": t}   i indexes the fds sent beside the message; the
+                 timeout travels too, as it lives in the socket object, not in the kernel
     exception    {"$exc": {"type", "mro", "message", "traceback", "errno"}}
     other        {"$repr": "...", "type": "..."} (decoded as an Opaque, for messages only)
     dict         plain when every key is a str, else {"$dict": [[k, v], ...]}
@@ -84,7 +85,7 @@ def encode(value: Any, socks: list[socket.socket] | None = None) -> Any:
         return {"$path": str(value)}
     if isinstance(value, socket.socket):
         socks.append(value)
-        return {"$sock": len(socks) - 1}
+        return {"$sock": len(socks) - 1, "timeout": value.gettimeout()}
     if isinstance(value, BaseException):
         return {"$exc": describe_exception(value)}
     return {"$repr": safe_repr(value), "type": type(value).__name__}
@@ -96,7 +97,7 @@ def decode(data: Any, socks: list[Any] | None = None) -> Any:
         return [decode(v, socks) for v in data]
     if not isinstance(data, dict):
         return data
-    if len(data) == 1 or (len(data) == 2 and "$repr" in data):
+    if len(data) == 1 or (len(data) == 2 and ("$repr" in data or "$sock" in data)):
         if "$bytes" in data:
             return base64.b64decode(data["$bytes"])
         if "$tuple" in data:
@@ -107,7 +108,11 @@ def decode(data: Any, socks: list[Any] | None = None) -> Any:
             index = data["$sock"]
             if socks is None or not isinstance(index, int) or not 0 <= index < len(socks):
                 raise ValueError(f"message names socket {index!r} but carried {len(socks or [])}")
-            return socks[index]
+            sock = socks[index]
+            timeout = data.get("timeout")
+            if isinstance(sock, socket.socket) and (timeout is None or isinstance(timeout, (int, float))):
+                sock.settimeout(timeout)
+            return sock
         if "$exc" in data:
             e = data["$exc"]
             return RemoteError(

@@ -159,7 +159,7 @@ class Subject:
     """The student's module for one stage, running in a worker process."""
 
     def __init__(self, module_path: Path, module_name: str, limits: Limits | None = None) -> None:
-        self.module_path = Path(module_path)
+        self.module_path = Path(module_path).absolute()
         self.module_name = module_name
         self.limits = limits or Limits()
         self._worker: Worker | None = None

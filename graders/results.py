@@ -1,0 +1,121 @@
+"""One results model — submission → stage → check — and its JSON form (the stable contract).
+
+Every rendering (text, JSON, Gradescope, feedback, gradebook rows) starts from these.
+The JSON form keeps exactly the keys of DESIGN.md's contract and adds only new keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CHECK_STATUSES = ("passed", "failed", "error", "timeout", "skipped")
+STAGE_STATUSES = ("passed", "failed", "missing", "error")
+
+
+@dataclass
+class CheckResult:
+    id: str
+    title: str
+    status: str
+    score: float
+    max_score: float
+    hidden: bool
+    message: str = ""
+    hint: str = ""
+    transcript: list[str] = field(default_factory=list)
+    seed: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".", 1)[1]
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "status": self.status,
+            "score": self.score,
+            "max_score": self.max_score,
+            "hidden": self.hidden,
+            "message": self.message,
+            "hint": self.hint,
+            "title": self.title,
+            "transcript": self.transcript,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.seed is not None:
+            data["seed"] = self.seed
+        return data
+
+
+@dataclass
+class StageResult:
+    stage: str
+    title: str
+    status: str
+    checks: list[CheckResult] = field(default_factory=list)
+    problem: str = ""  # why the stage is missing or in error, for a person to read
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "stage": self.stage,
+            "status": self.status,
+            "score": self.score,
+            "max_score": self.max_score,
+            "checks": [c.to_json() for c in self.checks],
+            "title": self.title,
+        }
+        if self.problem:
+            data["problem"] = self.problem
+        return data
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    stages: list[StageResult] = field(default_factory=list)
+    problem: str = ""  # the submission itself could not be read (a corrupt zip, say)
+
+    @property
+    def score(self) -> float:
+        return sum(s.score for s in self.stages)
+
+    @property
+    def max_score(self) -> float:
+        return sum(s.max_score for s in self.stages)
+
+    @property
+    def all_passed(self) -> bool:
+        return not self.problem and all(s.status == "passed" for s in self.stages)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "submission": self.submission,
+            "score": self.score,
+            "max_score": self.max_score,
+            "stages": [s.to_json() for s in self.stages],
+        }
+        if self.problem:
+            data["problem"] = self.problem
+        return data
+
+
+def report_json(submissions: list[SubmissionResult]) -> dict[str, Any]:
+    return {"submissions": [s.to_json() for s in submissions]}
+
+
+def stage_status(import_kind: str, checks: list[CheckResult]) -> str:
+    if import_kind == "missing":
+        return "missing"
+    if import_kind in ("syntax", "error"):
+        return "error"
+    return "passed" if checks and all(c.status == "passed" for c in checks) else "failed"

@@ -1,0 +1,71 @@
+"""Grading one submission: run the chosen stages' checks under pytest, return the results."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from graders.plugin import Collector
+from graders.results import StageResult, SubmissionResult
+from graders.sandbox import Limits
+from graders.stages import COURSE_ROOT, Stage
+from graders.submission import Submission, SubmissionError, open_submission
+
+CHECKS_INI = Path(__file__).with_name("checks.ini")
+
+
+def grade_root(root: Path, stages: list[Stage], *, label: str, hidden: bool = False,
+               seed: int | None = None, limits: Limits | None = None) -> SubmissionResult:
+    """Grades the stage folders under `root` (laid out like exercises/)."""
+    collector = Collector(root, stages, seed=seed, limits=limits)
+    files = [str(f) for stage in stages for f in stage.check_files(hidden)]
+    try:
+        if files:
+            run_pytest(files, collector)
+        return SubmissionResult(label, collector.stage_results())
+    finally:
+        collector.close()
+
+
+def grade_path(path: str | Path, stages: list[Stage], *, hidden: bool = False,
+               seed: int | None = None, label: str | None = None) -> SubmissionResult:
+    """Grades a submission as given by a user: a directory or a .zip (see graders.submission)."""
+    try:
+        submission: Submission = open_submission(path, label)
+    except SubmissionError as exc:
+        return SubmissionResult(label or str(path), [
+            StageResult(s.id, s.title, "missing", [], str(exc)) for s in stages
+        ], problem=str(exc))
+    try:
+        return grade_root(submission.root, stages, label=submission.label, hidden=hidden, seed=seed)
+    finally:
+        submission.cleanup()
+
+
+def run_pytest(files: list[str], collector: Collector) -> int:
+    args = [
+        *files,
+        "-c", str(CHECKS_INI),
+        "--rootdir", str(COURSE_ROOT),
+        "-p", "no:terminal",
+        "-p", "no:warnings",
+    ]
+    # pytest and the checks print nothing a student should see; a grader bug shows in results.
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), _quiet_env():
+        return pytest.main(args, plugins=[collector])
+
+
+@contextlib.contextmanager
+def _quiet_env():
+    saved = os.environ.get("PYTEST_ADDOPTS")
+    os.environ.pop("PYTEST_ADDOPTS", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_ADDOPTS"] = saved
