@@ -1,0 +1,80 @@
+"""Grading the fixture corpus the way a user would: `tcplab grade` in a subprocess.
+
+tests/submissions/<stage>/ holds whole modules: `ok_*.py` (correct, in another style:
+must pass every check) and `bug_*.py` (one realistic bug each; the module docstring
+names the checks meant to catch it on a line `Caught by: name, name`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+from graders.stages import EXERCISES, SOLUTIONS, Stage, all_stages
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "submissions"
+CAUGHT_BY = re.compile(r"^\s*Caught by:\s*(.+)$", re.MULTILINE)
+
+
+def corpus_files(kind: str) -> list[tuple[Stage, Path]]:
+    out = []
+    for stage in all_stages():
+        out += [(stage, f) for f in sorted((CORPUS / stage.id).glob(f"{kind}_*.py"))]
+    return out
+
+
+def intended_checks(path: Path) -> list[str]:
+    found = CAUGHT_BY.search(path.read_text("utf-8"))
+    return [n.strip().removeprefix("test_") for n in found.group(1).split(",")] if found else []
+
+
+def tcplab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "graders.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=HERE.parent)
+
+
+def grade_many(dirs: list[Path], stage: Stage | None = None) -> dict[str, dict]:
+    """JSON results of `tcplab grade` for each directory, keyed by the directory as given."""
+    args = ["grade", *map(str, dirs), "--format", "json"]
+    if stage is not None:
+        args += ["--stage", stage.id]
+    done = tcplab(*args)
+    assert done.returncode == 0, f"tcplab grade failed:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    return {s["submission"]: s for s in json.loads(done.stdout)["submissions"]}
+
+
+def as_submission(tmp: Path, stage: Stage, module: Path, name: str) -> Path:
+    folder = tmp / name / stage.id
+    folder.mkdir(parents=True)
+    shutil.copy(module, folder / stage.filename)
+    return tmp / name
+
+
+@cache
+def graded_corpus(tmp_root: str) -> dict[str, dict]:
+    """Every corpus module, the solutions and the stubs, graded stage by stage, once."""
+    tmp = Path(tmp_root)
+    results: dict[str, dict] = {}
+    for stage in all_stages():
+        dirs = []
+        for kind in ("ok", "bug"):
+            for path in sorted((CORPUS / stage.id).glob(f"{kind}_*.py")):
+                dirs.append(as_submission(tmp, stage, path, f"{stage.id}-{path.stem}"))
+        if dirs:
+            results.update(grade_many(dirs, stage))
+    return results
+
+
+def stage_of(result: dict, stage: Stage) -> dict:
+    return next(s for s in result["stages"] if s["stage"] == stage.id)
+
+
+__all__ = ["EXERCISES", "SOLUTIONS", "as_submission", "corpus_files", "grade_many", "graded_corpus",
+           "intended_checks", "stage_of", "tcplab"]
