@@ -63,8 +63,7 @@ def file_changes(root: Path, *, poll: bool) -> Iterator[object]:
         try:
             import watchfiles
 
-            for changes in watchfiles.watch(root, watch_filter=_python_files, raise_interrupt=False):
-                yield changes
+            yield from watchfiles.watch(root, watch_filter=_python_files, raise_interrupt=False)
             return
         except (ImportError, OSError, RuntimeError):
             pass  # no file events here: poll instead

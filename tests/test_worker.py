@@ -1,0 +1,167 @@
+"""The worker and its subject: calls, fd passing, deadlines, crashes, limits."""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+import time
+
+import pytest
+
+from graders.sandbox import Limits
+from graders.subject import Subject
+
+MODULE = textwrap.dedent('''
+    import os, socket, sys, time
+
+    def add(a, b):
+        return a + b
+
+    def read(sock, n):
+        return sock.recv(n)
+
+    def close_it(sock):
+        sock.close()
+
+    def hang():
+        while True:
+            time.sleep(1)
+
+    def spin():
+        while True:
+            pass
+
+    def die():
+        os._exit(3)
+
+    def leave():
+        sys.exit(2)
+
+    def many_files():
+        return [socket.socket() for _ in range(1000)]
+
+    def hog():
+        return len(bytearray(3 * 1024 ** 3))
+
+    def big_file(path):
+        with open(path, "wb") as f:
+            f.write(b"x" * (2 * 1024 * 1024))
+
+    def keep(port):
+        global kept
+        kept = socket.create_connection(("127.0.0.1", port))
+
+    def child():
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(600)
+            os._exit(0)
+        return pid
+''')
+
+
+@pytest.fixture
+def subject(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(MODULE)
+    s = Subject(path, "m", Limits(open_files=64, address_space=1024**3, file_size=1024 * 1024))
+    yield s
+    s.close()
+
+
+def test_a_call_returns_its_value(subject):
+    assert subject.call("add", 2, 3).value == 5
+
+
+def test_a_socket_passed_in_is_the_same_connection(subject):
+    a, b = socket.socketpair()
+    with a, b:
+        b.sendall(b"hello")
+        result = subject.call("read", a, 5)
+        assert result.value == b"hello"
+        assert result.closed_args == []
+
+
+def test_closing_a_socket_argument_is_reported(subject):
+    a, b = socket.socketpair()
+    with a, b:
+        assert subject.call("close_it", a).closed_args == [0]
+
+
+def test_a_hung_call_is_killed_at_its_deadline_and_the_next_call_gets_a_fresh_worker(subject):
+    started = time.monotonic()
+    result = subject.call("hang", deadline=0.5)
+    assert result.status == "timeout"
+    assert time.monotonic() - started < 5
+    assert subject.call("add", 1, 1).value == 2
+
+
+def test_os_exit_is_a_crash_and_the_worker_is_replaced(subject):
+    result = subject.call("die")
+    assert result.status == "crashed" and "exit status 3" in result.message
+    assert subject.call("add", 1, 2).value == 3
+
+
+def test_sys_exit_is_reported_not_obeyed(subject):
+    result = subject.call("leave")
+    assert result.status == "raised" and result.error.type == "SystemExit"
+    assert subject.call("add", 1, 2).value == 3
+
+
+def test_open_files_are_limited(subject):
+    result = subject.call("many_files")
+    assert result.status == "raised" and result.error.is_a(OSError)
+
+
+def test_memory_is_limited(subject):
+    result = subject.call("hog")
+    assert result.status == "raised" and result.error.is_a(MemoryError)
+
+
+def test_file_size_is_limited(subject, tmp_path):
+    result = subject.call("big_file", str(tmp_path / "big"))
+    assert result.status in ("raised", "crashed")
+
+
+def test_a_socket_left_open_is_reported(subject):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        result = subject.call("keep", server.getsockname()[1])
+        assert len(result.leaked) == 1 and "socket" in result.leaked[0]
+
+
+def test_a_child_process_dies_with_its_worker(subject):
+    pid = subject.call("child").value
+    subject.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split()[2] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+    else:
+        pytest.fail(f"child {pid} outlived its worker")
+
+
+def test_a_module_that_hangs_at_import_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr("graders.subject.IMPORT_DEADLINE", 0.5)
+    path = tmp_path / "slow.py"
+    path.write_text("while True:\n    pass\n")
+    s = Subject(path, "slow")
+    try:
+        report = s.import_report
+        assert report["import"] == "error" and "import time" in report["message"]
+    finally:
+        s.close()
+
+
+def test_a_syntax_error_is_reported_with_file_and_line(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text("def f(:\n    pass\n")
+    s = Subject(path, "bad")
+    try:
+        report = s.import_report
+        assert report["import"] == "syntax" and report["line"] == 1 and report["file"].endswith("bad.py")
+    finally:
+        s.close()
