@@ -1,0 +1,100 @@
+"""Reference peers do what their scripts say, deterministically, and log it."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from graders.api import Close, Recv, RecvAll, Reset, Send, ShutWr, Stall, dribble
+from graders.lab import Lab
+from graders.peers import unread_bytes
+
+
+class NoSubject:
+    def start(self, *a, **k):
+        raise AssertionError("these tests call no student code")
+
+
+@pytest.fixture
+def lab():
+    lab = Lab(NoSubject())
+    yield lab
+    lab.close()
+
+
+def test_dribble_delivers_one_byte_per_recv(lab):
+    _peer, sock = lab.connection([dribble(b"abcdef"), Close()])
+    sock.settimeout(10)
+    pieces = []
+    while chunk := sock.recv(100):
+        pieces.append(chunk)
+    assert pieces == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
+def test_glued_messages_arrive_in_one_recv(lab):
+    peer, sock = lab.connection([Send(b"one" + b"two"), Stall()])
+    sock.settimeout(10)
+    assert peer.wait(0) is False  # stalls until the check ends
+    while unread_bytes(sock) < 6:
+        sock.recv(0)  # nothing to read yet: keep polling the queue
+    assert sock.recv(100) == b"onetwo"
+
+
+def test_reset_gives_the_other_side_connection_reset(lab):
+    peer, sock = lab.connection([Reset()])
+    sock.settimeout(10)
+    assert peer.wait(10)
+    with pytest.raises(ConnectionResetError):
+        sock.recv(10)
+
+
+def test_half_close_then_read_until_eof(lab):
+    peer, sock = lab.connection([Send(b"ping"), ShutWr(), RecvAll()])
+    sock.settimeout(10)
+    assert sock.recv(10) == b"ping" and sock.recv(10) == b""
+    sock.sendall(b"pong")
+    sock.shutdown(socket.SHUT_WR)
+    assert peer.wait(10) and bytes(peer.received) == b"pong" and peer.saw_eof
+
+
+def test_recv_records_what_the_peer_read(lab):
+    peer, sock = lab.connection([Recv(3), Close()])
+    sock.sendall(b"abc")
+    assert peer.wait(10) and peer.received == b"abc"
+    text = "\n".join(lab.transcript.lines())
+    assert "received 3 bytes" in text and "b'abc'" in text
+
+
+def test_a_server_that_never_listens_refuses(lab):
+    server = lab.server(mode="never")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.address, timeout=10)
+
+
+def test_a_late_server_refuses_then_accepts(lab):
+    server = lab.server([Send(b"hi"), Close()], mode="late")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.address, timeout=10)
+    server.listen()
+    with socket.create_connection(server.address, timeout=10) as sock:
+        assert sock.recv(10) == b"hi"
+
+
+def test_a_full_backlog_makes_connect_time_out(lab):
+    server = lab.server(mode="full")
+    with pytest.raises(TimeoutError):
+        socket.create_connection(server.address, timeout=0.3)
+
+
+def test_a_reference_client_talks_to_a_server(lab):
+    listener = lab.listener()
+    client = lab.client(listener.getsockname(), [Send(b"hello"), ShutWr(), RecvAll()])
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(10)
+        data = b""
+        while chunk := conn.recv(100):
+            data += chunk
+        conn.sendall(data.upper())
+    assert client.wait(10) and client.received == b"HELLO"
