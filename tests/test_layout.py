@@ -1,0 +1,77 @@
+"""The course's shape: every stage has its lesson, stub and solution, and they mirror each other.
+
+As in rustlings' `dev check`: a stray file, a stub that already works, or a solution whose
+interface drifted from the stub fails here, before a student ever sees it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from graders.stages import EXERCISES, HIDDEN, SOLUTIONS, all_stages
+
+STAGES = list(all_stages())
+
+
+def interface(path: Path) -> dict:
+    """Module docstring, imports, top-level names, and each function's signature and docstring."""
+    tree = ast.parse(path.read_text("utf-8"))
+    shape: dict = {"doc": ast.get_docstring(tree), "imports": [], "defs": {}}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            shape["imports"].append(ast.unparse(node))
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            args = ast.unparse(node.args) if isinstance(node, ast.FunctionDef) else ""
+            returns = ast.unparse(node.returns) if getattr(node, "returns", None) else ""
+            shape["defs"][node.name] = (args, returns, ast.get_docstring(node))
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and not node.__class__.__name__.startswith("Expr"):
+            shape["defs"][ast.unparse(node).split("=")[0].strip()] = "constant"
+    return shape
+
+
+def stub_bodies(path: Path) -> dict[str, list[str]]:
+    tree = ast.parse(path.read_text("utf-8"))
+    return {
+        node.name: [type(s).__name__ for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        for node in tree.body if isinstance(node, ast.FunctionDef)
+    }
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_stage_has_lesson_stub_solution(stage):
+    folder = EXERCISES / stage.id
+    assert (folder / "README.md").is_file()
+    assert (folder / stage.filename).is_file()
+    assert (SOLUTIONS / stage.id / stage.filename).is_file()
+    assert len((folder / "README.md").read_text("utf-8").splitlines()) > 80, "a README that teaches"
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_stub_and_solution_have_the_same_interface(stage):
+    assert interface(EXERCISES / stage.id / stage.filename) == interface(SOLUTIONS / stage.id / stage.filename)
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_every_stub_function_only_raises_not_implemented(stage):
+    for name, body in stub_bodies(EXERCISES / stage.id / stage.filename).items():
+        assert body == ["Raise"], f"{name} in the stub should be one `raise NotImplementedError(...)`"
+
+
+def test_no_stray_files_in_exercises_solutions_or_hidden():
+    stage_ids = {s.id for s in STAGES}
+    for tree, allowed in ((EXERCISES, {"README.md"}), (SOLUTIONS, set()), (HIDDEN, set())):
+        for path in tree.iterdir():
+            if path.name in ("__pycache__",) or path.name.startswith("."):
+                continue
+            assert path.is_dir() and path.name in stage_ids, f"stray {path}"
+            stage = next(s for s in STAGES if s.id == path.name)
+            for item in path.iterdir():
+                if item.name == "__pycache__":
+                    continue
+                ok = item.name in allowed | {stage.filename} or (item.name.startswith("test_") and item.suffix == ".py")
+                if tree is SOLUTIONS:
+                    ok = item.name == stage.filename
+                assert ok, f"stray {item}"
