@@ -175,8 +175,9 @@ def _grader_fault(call: pytest.CallInfo) -> str:
 
 
 def _is_backstop(call: pytest.CallInfo) -> bool:
+    """pytest-timeout ends a check with pytest.fail("Timeout (>N s) ...")."""
     exc = call.excinfo.value if call.excinfo else None
-    return exc is not None and "Timeout" in type(exc).__name__ and type(exc).__module__.startswith(("pytest_timeout", "_pytest"))
+    return isinstance(exc, pytest.fail.Exception) and str(exc).lstrip().startswith("Timeout")
 
 
 # -- when loaded by conftest.py for a plain `pytest graders/hidden` ---------------------------------

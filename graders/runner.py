@@ -51,8 +51,12 @@ def run_pytest(files: list[str], collector: Collector) -> int:
         *files,
         "-c", str(CHECKS_INI),
         "--rootdir", str(COURSE_ROOT),
-        "-p", "no:terminal",
+        # The terminal reporter stays (pytest-timeout needs it) but writes into a sink below.
+        "-q", "--no-header", "--capture=no", "--assert=plain",
         "-p", "no:warnings",
+        # Only the plugins checks need: other installed plugins (anyio, ...) cost start-up
+        # time and could change how checks run.
+        "-p", "pytest_timeout",
     ]
     # pytest and the checks print nothing a student should see; a grader bug shows in results.
     sink = io.StringIO()
@@ -62,10 +66,14 @@ def run_pytest(files: list[str], collector: Collector) -> int:
 
 @contextlib.contextmanager
 def _quiet_env():
-    saved = os.environ.get("PYTEST_ADDOPTS")
+    saved = {k: os.environ.get(k) for k in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
     os.environ.pop("PYTEST_ADDOPTS", None)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
         yield
     finally:
-        if saved is not None:
-            os.environ["PYTEST_ADDOPTS"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
