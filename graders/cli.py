@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="run the checks of your stages (all, or the ones named)")
     p.add_argument("stages", nargs="*", metavar="STAGE", help="a stage number (3) or name (03_connect)")
     p.add_argument("--path", type=Path, default=None, help="grade the stage folders in this directory")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json", "junit"), default="text")
     p.add_argument("--hidden", action="store_true", help="also run the hidden checks (instructors)")
     p.add_argument("--seed", type=int, default=None, help="replay a run's injected short reads and writes")
     p.add_argument("-v", "--verbose", action="store_true", help="show the details of every failing check")
@@ -90,6 +90,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         from graders.results import report_json
 
         print(json.dumps(report_json([result]), indent=2))
+    elif args.format == "junit":
+        from graders.render_junit import render_junit
+
+        print(render_junit([result]))
     else:
         render(result, Console(), verbose=args.verbose)
     return 0 if result.all_passed else 1

@@ -173,3 +173,12 @@ def test_watch_moves_on_when_a_stage_turns_green(tmp_path):
     out = console.export_text()
     assert "01_create_socket is green — on to 02_bind_listen" in out
     assert "stages passed" in out
+
+
+def test_junit_output_counts_failures():
+    import xml.etree.ElementTree as ET
+
+    done = tcplab("check", "1", "--format", "junit")
+    no_traceback(done)
+    suite = ET.fromstring(done.stdout).find("testsuite")
+    assert int(suite.get("failures")) + int(suite.get("skipped")) == int(suite.get("tests")) > 0
