@@ -205,8 +205,14 @@ class Subject:
         no_sendall: bool = False,
         consume: bool = False,
         fresh: bool = False,
+        hosts: dict[str, list[str]] | None = None,
     ) -> PendingCall:
-        """Starts func(*args, **kwargs) in the worker; `.wait()` on the result collects it."""
+        """Starts func(*args, **kwargs) in the worker; `.wait()` on the result collects it.
+
+        faults: short recv/send counts (graders.faults); no_sendall: socket arguments without
+        sendall; consume: run a returned iterator to its end; fresh: a new worker first (for a
+        clean memory baseline); hosts: made-up names for getaddrinfo (graders.resolver).
+        """
         if self._pending is not None and not self._pending.collected:
             raise RuntimeError("a check started a second call before collecting the first")
         shown = show_call(func, args, kwargs or {})
@@ -229,6 +235,7 @@ class Subject:
             "faults": faults,
             "consume": consume,
             "no_sendall": list(range(len(socks))) if no_sendall else [],
+            "hosts": hosts,
         }
         try:
             worker.send(request, socks)

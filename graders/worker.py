@@ -23,7 +23,7 @@ import traceback
 import warnings
 from typing import Any
 
-from graders import codec, faults, wire
+from graders import codec, faults, resolver, wire
 
 # Why 512 KiB: Python threads default to 8 MiB stacks; with an address-space limit a
 # threaded student server would run out of address space after a few dozen threads.
@@ -129,10 +129,13 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     fds_before = open_fds()
     rss_before = max_rss_kb()
     fault = request.get("faults")
+    hosts = request.get("hosts")
     leaks.start()
     started = time.monotonic()
     reply: dict[str, Any] = {}
     try:
+        if hosts:
+            resolver.install(hosts)
         if fault:
             faults.install(fault["seed"], fault.get("max_recv"), fault.get("max_send"))
         try:
@@ -143,6 +146,8 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
         finally:
             if fault:
                 faults.uninstall()
+            if hosts:
+                resolver.uninstall()
     except SystemExit as exc:
         reply["status"] = "raised"
         reply["error"] = {"$exc": {"type": "SystemExit", "mro": ["SystemExit", "BaseException"],

@@ -165,3 +165,15 @@ def test_a_syntax_error_is_reported_with_file_and_line(tmp_path):
         assert report["import"] == "syntax" and report["line"] == 1 and report["file"].endswith("bad.py")
     finally:
         s.close()
+
+
+def test_made_up_host_names_resolve_in_the_given_order(tmp_path):
+    path = tmp_path / "r.py"
+    path.write_text("import socket\ndef resolve(name):\n    return [ai[4][0] for ai in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)]\n")
+    s = Subject(path, "r")
+    try:
+        result = s.call("resolve", "dual.tcplab.test", hosts={"dual.tcplab.test": ["::1", "127.0.0.1"]})
+        assert result.value == ["::1", "127.0.0.1"]
+        assert s.call("resolve", "127.0.0.1").value == ["127.0.0.1"]  # the table is gone after the call
+    finally:
+        s.close()
