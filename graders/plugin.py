@@ -27,12 +27,12 @@ class Collector:
     """Holds one Subject per stage and turns each check's outcome into a CheckResult."""
 
     def __init__(self, root: Path, stages: list[Stage] | None = None, seed: int | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, subjects: dict[str, Subject] | None = None) -> None:
         self.root = Path(root)
         self.stages = {s.id: s for s in (stages or all_stages())}
         self.seed = seed
         self.limits = limits
-        self.subjects: dict[str, Subject] = {}
+        self.subjects: dict[str, Subject] = dict(subjects or {})
         self.results: dict[str, list[CheckResult]] = {sid: [] for sid in self.stages}
         self._labs: dict[str, Lab] = {}
         self._started: dict[str, float] = {}

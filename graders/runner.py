@@ -6,14 +6,16 @@ import contextlib
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
-
-from graders.plugin import Collector
 from graders.results import StageResult, SubmissionResult
 from graders.sandbox import Limits
 from graders.stages import COURSE_ROOT, Stage
+from graders.subject import Subject
 from graders.submission import Submission, SubmissionError, open_submission
+
+if TYPE_CHECKING:
+    from graders.plugin import Collector
 
 CHECKS_INI = Path(__file__).with_name("checks.ini")
 
@@ -21,7 +23,14 @@ CHECKS_INI = Path(__file__).with_name("checks.ini")
 def grade_root(root: Path, stages: list[Stage], *, label: str, hidden: bool = False,
                seed: int | None = None, limits: Limits | None = None) -> SubmissionResult:
     """Grades the stage folders under `root` (laid out like exercises/)."""
-    collector = Collector(root, stages, seed=seed, limits=limits)
+    # Start the workers before pytest is even imported: their imports of the student
+    # modules then overlap pytest's start-up instead of following it.
+    subjects = {s.id: Subject(s.module_path(root), s.module, limits) for s in stages}
+    for subject in subjects.values():
+        subject.prestart()
+    from graders.plugin import Collector
+
+    collector = Collector(root, stages, seed=seed, limits=limits, subjects=subjects)
     files = [str(f) for stage in stages for f in stage.check_files(hidden)]
     try:
         if files:
@@ -47,6 +56,8 @@ def grade_path(path: str | Path, stages: list[Stage], *, hidden: bool = False,
 
 
 def run_pytest(files: list[str], collector: Collector) -> int:
+    import pytest
+
     args = [
         *files,
         "-c", str(CHECKS_INI),
