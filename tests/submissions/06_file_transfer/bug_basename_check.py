@@ -1,6 +1,7 @@
 """Bug: receive_file accepts a name when os.path.basename(name) == name, a POSIX-only test that lets backslashes through: "..\\x" is saved, and a Windows machine that later gets the file (or serves dest_dir) reads it as a path.
 
 Should fail: names containing a backslash ("a\\b", "..\\x") are answered OK and saved instead of refused with ERR.
+Caught by: refuses_names_that_escape_dest_dir
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

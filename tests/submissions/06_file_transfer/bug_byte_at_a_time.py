@@ -1,6 +1,7 @@
 """Bug: receive_file reads the content with recv(1), "so as never to read past the end"; one system call and one Python loop turn per byte makes it hundreds of times slower than 64 KiB reads.
 
 Should fail: throughput far below the reference measured in the same run (under 1 MiB/s against hundreds of MiB/s); a large upload times out.
+Caught by: receive_keeps_up_with_the_reference
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

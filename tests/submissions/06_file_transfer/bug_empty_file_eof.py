@@ -1,6 +1,7 @@
 """Bug: receive_file's content loop reads first and checks afterwards, so for an empty file it calls recv(0), which returns b"" at once, and takes that for the sender's EOF.
 
 Should fail: uploading an empty (0-byte) file is answered ERR and raises TransferError instead of saving an empty file.
+Caught by: receives_an_empty_file
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

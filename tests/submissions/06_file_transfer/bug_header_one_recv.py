@@ -1,6 +1,7 @@
 """Bug: receive_file takes the whole header from one recv(CHUNK_SIZE), so content glued to the header in that recv is thrown away, and a header split across segments does not parse.
 
 Should fail: header and content sent together (all in the socket before receive_file starts) are not saved: the receiver waits for content it already discarded (timeout / ERR), and a dribbled header raises struct.error.
+Caught by: receives_header_and_content_glued, receives_a_dribbled_header
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

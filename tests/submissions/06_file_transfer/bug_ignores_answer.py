@@ -1,6 +1,7 @@
 """Bug: send_file returns as soon as the content is sent, without waiting for the receiver's answer line, so a refused or corrupted upload looks like a success to the sender.
 
 Should fail: send_file (and upload) return normally when the receiver answers b"ERR ...\\n" or closes without answering, instead of raising TransferError.
+Caught by: send_file_raises_unless_ok, upload_closes_its_socket
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

@@ -1,6 +1,7 @@
 """Bug: receive_file reads the digest from the header but never compares it, so corrupted or substituted content is saved as if it were good.
 
 Should fail: an upload whose content does not match the announced SHA-256 is answered OK and saved, instead of ERR with nothing left in dest_dir.
+Caught by: refuses_a_wrong_digest, serve_uploads_survives_a_failed_upload
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

@@ -1,6 +1,7 @@
 """Bug: receive_file uses the peer's file name as it comes, so "../x" or "/abs/path" writes outside dest_dir (path traversal: any sender can overwrite any file the server may write).
 
 Should fail: an upload named "../x" is answered OK and creates x in the parent of dest_dir; an absolute name is written at that absolute path.
+Caught by: refuses_names_that_escape_dest_dir
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

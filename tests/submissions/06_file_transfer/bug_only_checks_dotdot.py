@@ -1,6 +1,7 @@
 """Bug: receive_file only refuses names containing "..", but pathlib's dest_dir / "/etc/x" is "/etc/x": an absolute name still escapes dest_dir, and "a/b" writes into a subdirectory.
 
 Should fail: "../x" is refused, but an upload named with an absolute path is answered OK and written at that absolute path, outside dest_dir; "sub/x" is saved inside an existing subdirectory sub instead of refused.
+Caught by: refuses_names_that_escape_dest_dir
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

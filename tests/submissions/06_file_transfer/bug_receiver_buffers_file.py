@@ -1,6 +1,7 @@
 """Bug: receive_file collects the whole content in memory and writes it out only at the end; a big upload costs its full size in RAM (twice, during the join), and enough of them exhaust the server.
 
 Should fail: peak RSS of the receiving worker grows by the file size or more (~128-256 MiB for a 128 MiB upload, far above the 32 MiB limit).
+Caught by: receive_streams_in_constant_memory
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

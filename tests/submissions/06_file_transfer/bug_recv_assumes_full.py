@@ -1,6 +1,7 @@
 """Bug: receive_file reads each header field with a single sock.recv(n), assuming recv returns all n bytes; on a real network a field can arrive in pieces.
 
 Should fail: a header dribbled one byte at a time (or a recv returning a short count) breaks the upload: struct.error or a wrong name/size instead of the saved file and OK.
+Caught by: receives_a_dribbled_header, receives_with_short_reads_over_ipv6, receives_a_header_split_anywhere
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

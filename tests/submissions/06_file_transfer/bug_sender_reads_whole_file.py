@@ -1,6 +1,7 @@
 """Bug: send_file reads the whole file into memory with f.read() to hash and send it; a file larger than memory kills the sender, and every upload costs its full size in RAM.
 
 Should fail: peak RSS of the sending worker grows by about the file size (~128 MiB for a 128 MiB file, far above the 32 MiB limit).
+Caught by: send_file_streams_in_constant_memory
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

@@ -1,6 +1,7 @@
 """Bug: send_file calls sock.sendfile(f, count=size), and socket.sendfile refuses count=0 with ValueError, so an empty file cannot be sent.
 
 Should fail: send_file / upload of an empty (0-byte) file raises ValueError after the header has gone out, instead of returning after the receiver's OK.
+Caught by: send_file_sends_an_empty_file
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

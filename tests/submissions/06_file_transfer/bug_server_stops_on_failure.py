@@ -1,6 +1,7 @@
 """Bug: serve_uploads does not catch TransferError, so the first failed upload (a bad name, a wrong digest, a client that disconnects) ends the whole server.
 
 Should fail: with several clients where one upload fails, serve_uploads raises TransferError at that client and the clients after it are never served.
+Caught by: serve_uploads_survives_a_failed_upload, serve_uploads_survives_every_kind_of_failure
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

@@ -1,6 +1,7 @@
 """Bug: receive_file removes its temporary file only when the digest check fails; when the sender vanishes mid-file (EOF, reset, timeout) the half-written .part file stays in dest_dir forever.
 
 Should fail: after a sender closes or resets halfway through the content, dest_dir contains a leftover hidden ".*.part" file.
+Caught by: leaves_nothing_when_the_sender_dies, leaves_nothing_after_a_timeout
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)

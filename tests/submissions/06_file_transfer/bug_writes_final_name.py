@@ -1,6 +1,7 @@
 """Bug: receive_file writes straight into dest_dir/name instead of a temporary file, so a sender that dies mid-file leaves a truncated file under the real name (and has already destroyed the old file of that name).
 
 Should fail: after a sender closes or resets halfway through the content, dest_dir holds a partial file under the announced name, and an existing file of that name is truncated.
+Caught by: leaves_nothing_when_the_sender_dies, refuses_a_wrong_digest
 """
 
 import hashlib  # noqa: F401  (unused in the stub until you write the functions)
