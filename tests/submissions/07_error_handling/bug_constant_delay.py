@@ -1,6 +1,7 @@
 """Sleeps the same base_delay after every failed attempt instead of doubling it, so the total wait is linear, too short for a slow server and too aggressive for an overloaded one.
 
 Should fail: with nothing listening (attempts=5, base_delay=0.1) the call fails after ~0.4 s instead of at least 1.5 s; a server that starts listening ~0.6 s late is never reached
+Caught by: backs_off_exponentially
 """
 
 import socket

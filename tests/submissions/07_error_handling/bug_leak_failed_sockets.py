@@ -1,6 +1,7 @@
 """Never closes the socket of a failed connect attempt, leaving each one to the garbage collector; a retry loop in a long-running program leaks descriptors until it hits the fd limit.
 
 Should fail: after connect_with_retry fails (nothing listening) the process has one more open fd per call (the last attempt's socket, kept alive by the reference cycle through the stored error) until gc.collect(); with warnings recorded, one 'unclosed socket' ResourceWarning per failed attempt
+Caught by: closes_the_sockets_of_failed_attempts
 """
 
 import socket

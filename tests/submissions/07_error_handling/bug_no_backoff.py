@@ -1,6 +1,7 @@
 """Retries at once without sleeping, so all attempts are spent within milliseconds, before a server that is starting up can listen.
 
 Should fail: a server that starts listening ~0.3 s after the call (attempts=5, base_delay=0.05 gives 0.75 s of backoff) is never reached: ConnectionRefusedError; with nothing listening the call fails in ~0 s instead of at least base_delay * (2**(attempts-1) - 1)
+Caught by: reaches_a_server_that_listens_late, backs_off_exponentially
 """
 
 import socket

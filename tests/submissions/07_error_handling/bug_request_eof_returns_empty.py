@@ -1,6 +1,7 @@
 """Stops reading at EOF and returns whatever arrived, so a server that closes without answering (or half-way through a line) looks like a valid reply.
 
 Should fail: request() against a server that closes without replying returns '' (and 'HEL' for a server that sends b'HEL' then closes) instead of raising EOFError
+Caught by: request_raises_eof_on_a_half_line, request_eof_before_any_byte_and_refused
 """
 
 import socket

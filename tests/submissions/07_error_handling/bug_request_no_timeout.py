@@ -1,6 +1,7 @@
 """Connects without a timeout, so the socket is blocking forever: a server that accepts and then goes silent hangs the client for good.
 
 Should fail: request() against a server that accepts and never answers does not raise TimeoutError within ~timeout; it hangs until the check's deadline
+Caught by: request_times_out_on_a_silent_server
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Catches ConnectionResetError and returns an empty reply, so a server that crashed looks like a server that answered "".
 
 Should fail: request() against a server that resets the connection (SO_LINGER 0) returns '' instead of raising a ConnectionError
+Caught by: request_raises_connection_error_on_reset
 """
 
 import socket

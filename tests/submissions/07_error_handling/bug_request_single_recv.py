@@ -1,6 +1,7 @@
 """Treats one recv() as the whole reply line, but TCP is a byte stream: the reply may arrive in several pieces (or glued to more data).
 
 Should fail: request() against a server that dribbles 'HELLO\n' one byte at a time returns 'H' instead of 'HELLO'
+Caught by: request_returns_the_reply_line
 """
 
 import socket

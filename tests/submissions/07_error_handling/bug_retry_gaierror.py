@@ -1,6 +1,7 @@
 """Retries every OSError, so a host name that does not resolve (socket.gaierror) is retried with full backoff although waiting can never fix a typo.
 
 Should fail: connect_with_retry('no-such-host.invalid', 80, attempts=5, base_delay=0.5) raises gaierror only after >= 7.5 s of sleeping instead of at once
+Caught by: unresolvable_name_raises_at_once
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Closes the listener when it is done, but the listener belongs to the caller, who may serve more clients on it.
 
 Should fail: after serve_lines returns, listener.fileno() == -1 (the caller's listener is closed; a new connect to its port is refused)
+Caught by: serve_lines_answers_upper_cased_lines
 """
 
 import socket

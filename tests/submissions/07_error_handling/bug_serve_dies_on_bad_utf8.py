@@ -1,6 +1,7 @@
 """Catches socket errors and its own LineTooLong per client but not UnicodeDecodeError, so one client sending bytes that are not UTF-8 crashes the server.
 
 Should fail: a client that sends b'\xff\xfe\n' makes serve_lines raise UnicodeDecodeError; the next client is never served
+Caught by: serve_lines_survives_invalid_utf8
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Handles timeouts and bad data per client but not resets, so one client that aborts its connection (RST) crashes the whole server.
 
 Should fail: a client that connects and resets (SO_LINGER 0, or sends a line and resets before reading) makes serve_lines raise ConnectionResetError/BrokenPipeError; the next client is never served
+Caught by: serve_lines_survives_a_reset
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Closes a client's connection only when the conversation ends normally, so a client dropped for an error keeps an open socket: it never learns it was dropped.
 
 Should fail: a client that sends b'\xff\n' (or an over-long line, or idles) sees no EOF/reset while the server waits for its next client; only when another client connects (or serve_lines returns) does it close
+Caught by: serve_lines_closes_a_dropped_client
 """
 
 import socket

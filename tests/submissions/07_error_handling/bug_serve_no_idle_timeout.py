@@ -1,6 +1,7 @@
 """Never sets a timeout on the connection, so one client that connects and stays silent blocks recv forever and every later client waits behind it.
 
 Should fail: client A connects and sends nothing; client B connects and sends 'hi\n': B gets no reply (and serve_lines never returns) even after idle_timeout has long passed
+Caught by: serve_lines_drops_an_idle_client
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Puts the idle timeout on the listener instead of the connection: accept() then times out between clients, and accepted sockets come out blocking, so a silent client still starves the next.
 
 Should fail: serve_lines raises TimeoutError when the next client connects more than idle_timeout after the previous one; a silent client A keeps client B unanswered forever; the listener's timeout is changed after the call
+Caught by: serve_lines_drops_an_idle_client, serve_lines_waits_for_a_slow_next_client
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Never checks max_line, so a client that sends an endless line makes the server buffer it all: memory grows without bound.
 
 Should fail: with max_line=1000, a line of 5000 bytes + b'\n' is answered upper-cased instead of the client being disconnected; 10 MB with no newline is buffered (worker RSS grows) until idle_timeout
+Caught by: serve_lines_drops_an_over_long_line
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Sleeps after the last failed attempt too before raising, so every give-up is delayed by the longest backoff for nothing.
 
 Should fail: with nothing listening (attempts=4, base_delay=0.2) the error comes after ~3.0 s (0.2+0.4+0.8+1.6) instead of ~1.4 s (0.2+0.4+0.8)
+Caught by: no_sleep_after_the_last_attempt
 """
 
 import socket

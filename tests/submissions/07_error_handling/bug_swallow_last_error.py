@@ -1,6 +1,7 @@
 """Gives up silently after the last attempt and returns None, so the caller learns nothing and crashes later on None.send(...).
 
 Should fail: with nothing listening, connect_with_retry returns None instead of raising ConnectionRefusedError
+Caught by: raises_the_last_error
 """
 
 import socket

@@ -1,0 +1,415 @@
+"""Public checks for stage 07: retries with backoff, timeouts, and a server that survives its clients.
+
+How the timing checks stay honest on a loaded machine:
+- backoff is judged by a LOWER bound on the time the call took, measured in the worker
+  (the sum of the sleeps the README asks for): load can only make a call slower, so it
+  can never make a correct solution fail it;
+- the upper bounds (a name that does not resolve is reported "at once"; a silent server
+  raises TimeoutError "within about timeout") are seconds above what a correct solution
+  needs and far below what the mistake costs;
+- the late listener starts listening 0.15 s after the call began: a solution with backoff
+  reaches it on its 3rd attempt (or a later one, if the machine is slow), while all the
+  attempts of a solution without backoff are over within milliseconds.
+"""
+
+import socket
+import threading
+import time
+
+from graders.api import (
+    CallTimedOut,
+    Close,
+    Failure,
+    RecvAll,
+    RecvLine,
+    Reset,
+    Send,
+    ShutWr,
+    Stall,
+    check,
+)
+
+# Why 10 s: what a correct solution does here takes milliseconds (or a timeout we chose
+# small); this bounds a hang only, so a slow machine is never mistaken for a bug.
+DEADLINE = 10.0
+# Why 0.3 s: long enough to be told apart from "did not wait at all", short enough that
+# correct solutions waiting it out keep the stage fast.
+SHORT_TIMEOUT = 0.3
+# Why 2 s: a correct TimeoutError comes about SHORT_TIMEOUT after the call; seconds more
+# are only ever taken by code that waits for something else first.
+TIMEOUT_SLACK = 2.0
+# A host name that can never resolve: RFC 6761 reserves .invalid for exactly that.
+UNRESOLVABLE = "no-such-host.invalid"
+
+RETRY_HINT = ("Sleep base_delay * 2**i after failed attempt i (0.05, 0.1, 0.2 ... s): exponential backoff gives "
+              "a server that is starting up time to listen. Retrying at once spends every attempt in a millisecond.")
+LAST_ERROR_HINT = ("When the last attempt fails, `raise` its error (keep it in a variable, or re-raise inside the "
+                   "except block). Returning None hides why it failed; the caller crashes later on None.")
+GAI_HINT = ("Only ConnectionRefusedError and TimeoutError are worth a retry. socket.gaierror is an OSError too: "
+            "`except OSError:` in a retry loop retries a typo. Catch (ConnectionRefusedError, TimeoutError).")
+CLOSE_ATTEMPT_HINT = ("Every failed attempt's socket is a file descriptor: close it before the next attempt "
+                      "(sock.close() in the except block), or use socket.create_connection, which does.")
+REQUEST_HINT = ("Send (line + '\\n').encode('utf-8'), then loop over recv() until the buffer holds b'\\n': the reply "
+                "may arrive a few bytes at a time. Return the part before the newline, decoded.")
+TIMEOUT_HINT = ("socket.create_connection((host, port), timeout=timeout) bounds the connect AND leaves the timeout "
+                "on the socket, so recv() raises TimeoutError instead of waiting forever for a silent server.")
+RESET_HINT = ("Let ConnectionResetError propagate (it is a ConnectionError): catching it and returning '' makes a "
+              "server that crashed look like one that answered an empty line.")
+EOF_HINT = ("recv() returning b'' means the server closed. Before a whole line arrived that is a failure: "
+            "raise EOFError, don't return what you have.")
+REQUEST_CLOSE_HINT = ("Open the socket with `with socket.create_connection(...) as sock:` so that it is closed "
+                      "however request() ends — by returning or by raising.")
+SERVE_HINT = ("For each client: accept, then loop over recv(), split the buffer on b'\\n', answer every complete "
+              "line with line.decode('utf-8').upper() + '\\n', keep the rest; answer an unterminated last line at "
+              "EOF, then close the connection. Return after `clients` connections; never close the listener.")
+SURVIVE_HINT = ("Put a try/except around ONE client's conversation, inside the accept loop: catch OSError (resets, "
+                "broken pipes, timeouts) and ValueError (UnicodeDecodeError is one; so is a line that is too "
+                "long), close that client, and go on with the next.")
+LONG_LINE_HINT = ("Bound the line: if a line — or the buffer still waiting for its newline — is longer than "
+                  "max_line bytes, drop that client. Never buffer 'until the newline' without a limit.")
+IDLE_HINT = ("conn.settimeout(idle_timeout) on each ACCEPTED connection: recv() then raises TimeoutError when the "
+             "client stays silent, and you drop it and serve the next. A timeout on the listener doesn't help.")
+DROP_HINT = ("Close a client's connection on every path, errors included: `with conn:` around the conversation "
+             "(or try/finally). A client you drop but don't close never learns it was dropped.")
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _close(value) -> None:
+    """Closes a socket the student returned (anything else is left alone)."""
+    if isinstance(value, socket.socket):
+        value.close()
+
+
+def _await(pending, predicate, timeout: float = DEADLINE) -> bool:
+    """Polls `predicate` (a peer's progress) every few ms until it holds or `timeout` passes.
+
+    It stops early when the student's call has raised (the check then reports that), and a
+    stub, crash or hang fails the check at once instead of after the timeout.
+    """
+    end = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        if pending.done() and pending.wait().status == "raised":
+            return predicate()
+        if time.monotonic() > end:
+            return False
+        pause.wait(0.005)
+    return True
+
+
+def _queue_behind(pending, peer) -> None:
+    """Waits until the server has answered `peer`'s first line: a client started now queues behind it."""
+    _await(pending, lambda: peer.lines or peer.finished.is_set())
+
+
+def _disconnected(peer) -> bool:
+    return peer.saw_eof or peer.saw_reset
+
+
+def _serve(lab, clients: int, **kwargs):
+    """A grader listener and serve_lines(listener, clients, **kwargs) running in the background."""
+    listener = lab.listener()
+    options = {k: kwargs.pop(k) for k in ("faults", "deadline") if k in kwargs}
+    pending = lab.start("serve_lines", listener, clients, kwargs=kwargs, **options)
+    return listener, pending
+
+
+def _client(lab, listener, script, name: str):
+    return lab.client(listener.getsockname()[:2], script, name=name)
+
+
+def _expect_served(lab, pending, why: str, *, hint: str):
+    """serve_lines returned (None) after its clients; raising because of a client is the mistake."""
+    result = pending.wait()
+    if result.status == "raised":
+        tb = f"\n{result.error.traceback.rstrip()}" if result.error and result.error.traceback else ""
+        raise Failure(f"{result.shown} raised {result.error} {why}: one bad client took the whole server down, "
+                      f"and the next client was never served{tb}", hint=hint)
+    return result
+
+
+def _expect_answered(peer, expected: bytes, what: str, *, hint: str = SERVE_HINT) -> None:
+    """Called once serve_lines has returned: all it sent is on the way, so 5 s is plenty."""
+    peer.wait(5.0)
+    if bytes(peer.received) != expected:
+        raise Failure(f"{what} got the wrong answer", expected=repr(expected), actual=repr(bytes(peer.received)),
+                      hint=hint)
+
+
+# -- connect_with_retry ------------------------------------------------------------------------------------
+@check(points=0.5, hint="Try socket.create_connection((host, port), timeout=timeout) — or socket() + settimeout() "
+       "+ connect() — and return the connected socket, its timeout still set.")
+def test_connects_to_a_listening_server(lab):
+    """connect_with_retry() returns a socket connected to a server that is listening, its timeout set"""
+    server = lab.server([RecvAll()])
+    host, port = server.address
+    result = lab.call("connect_with_retry", host, port, kwargs={"timeout": 1.5})
+    sock = lab.returned(result)
+    if not isinstance(sock, socket.socket):
+        raise Failure(f"{result.shown} did not return a socket", expected="a connected socket", actual=repr(sock))
+    with sock:
+        try:
+            peer = sock.getpeername()[:2]
+        except OSError:
+            peer = None
+        if peer != (host, port):
+            raise Failure(f"{result.shown} returned a socket that is not connected to the server",
+                          expected=f"connected to {(host, port)}", actual=f"peer {peer}")
+        if sock.gettimeout() != 1.5:
+            raise Failure("the returned socket does not keep the timeout", expected="sock.gettimeout() == 1.5",
+                          actual=f"{sock.gettimeout()!r}",
+                          hint="`timeout` bounds the connect and stays set on the socket you return.")
+
+
+@check(points=1.5, hint=RETRY_HINT)
+def test_reaches_a_server_that_listens_late(lab):
+    """connect_with_retry(attempts=7, base_delay=0.06) reaches a server that starts listening 0.15 s later"""
+    # Why these numbers: attempts come at 0, 0.06, 0.18, 0.42, 0.90 ... s with correct backoff, so
+    # the 3rd attempt (or, on a busy machine, a later one: 4 s of them in all) meets the listener;
+    # without backoff all 7 are refused within milliseconds, long before 0.15 s.
+    server = lab.server([RecvAll()], mode="late")
+    host, port = server.address
+    pending = lab.start("connect_with_retry", host, port, kwargs={"attempts": 7, "base_delay": 0.06})
+    server.listen_after(0.15)  # the deliberate delay: a server that is still starting up
+    result = pending.wait()
+    if result.status == "raised":
+        raise Failure(f"{result.shown} gave up after {result.elapsed:.3f} s with {result.error}; the server "
+                      "started listening about 0.15 s after the call began",
+                      expected="the 3rd attempt, after sleeping 0.06 s then 0.12 s, reaches the server",
+                      actual=f"all 7 attempts were over after {result.elapsed * 1000:.0f} ms")
+    sock = lab.returned(result)
+    if not isinstance(sock, socket.socket):
+        raise Failure(f"{result.shown} did not return a socket", expected="a connected socket", actual=repr(sock),
+                      hint=LAST_ERROR_HINT if sock is None else RETRY_HINT)
+    with sock:
+        try:
+            peer = sock.getpeername()[:2]
+        except OSError:
+            peer = None
+        if peer != (host, port):
+            raise Failure(f"{result.shown} returned a socket that is not connected to the server",
+                          expected=f"connected to {(host, port)}", actual=f"peer {peer}")
+
+
+@check(points=1, hint=RETRY_HINT)
+def test_backs_off_exponentially(lab):
+    """with nothing listening, connect_with_retry(attempts=4, base_delay=0.03) sleeps 0.03 + 0.06 + 0.12 s"""
+    _, port = lab.unused_port()
+    result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 4, "base_delay": 0.03})
+    _close(result.value)
+    required = 0.03 + 0.06 + 0.12
+    # A lower bound only: a busy machine makes the call slower, never faster. (0.01 s for float
+    # rounding: time.sleep never returns early.)
+    if result.elapsed < required - 0.01:
+        raise Failure(f"{result.shown} was over after {result.elapsed:.3f} s: it did not back off",
+                      expected=f"at least {required:.2f} s (sleeping 0.03, 0.06 and 0.12 s between the 4 attempts)",
+                      actual=f"{result.elapsed:.3f} s, then {result.error or repr(result.value)}")
+
+
+@check(points=1, hint=LAST_ERROR_HINT)
+def test_raises_the_last_error(lab):
+    """with nothing listening, connect_with_retry() raises ConnectionRefusedError after its last attempt"""
+    _, port = lab.unused_port()
+    result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 2, "base_delay": 0.01})
+    _close(result.value)
+    lab.expect_raises(result, ConnectionRefusedError)
+
+
+@check(points=1, hint=GAI_HINT)
+def test_unresolvable_name_raises_at_once(lab):
+    """connect_with_retry("no-such-host.invalid", 80, attempts=5, base_delay=0.5) raises socket.gaierror at once"""
+    # The grader's own look-up of the same name, in the same run, sets the scale: a correct
+    # solution looks it up once; one that retries sleeps 0.5 + 1 + 2 + 4 = 7.5 s on top.
+    started = time.monotonic()
+    try:
+        socket.getaddrinfo(UNRESOLVABLE, 80, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        pass
+    else:
+        raise RuntimeError(f"this machine's resolver answers for {UNRESOLVABLE!r}: the check cannot run here")
+    lookup = time.monotonic() - started
+    limit = 2.0 + 2 * lookup
+    result = lab.call("connect_with_retry", UNRESOLVABLE, 80, kwargs={"attempts": 5, "base_delay": 0.5},
+                      deadline=DEADLINE + 6 * lookup)
+    _close(result.value)
+    if result.elapsed > limit:
+        raise Failure(f"{result.shown} took {result.elapsed:.1f} s to give up on a host name that does not "
+                      "resolve: it retried an error that waiting cannot fix",
+                      expected=f"socket.gaierror within {limit:.1f} s (looking the name up takes {lookup:.3f} s)",
+                      actual=f"{result.error or repr(result.value)} after {result.elapsed:.1f} s")
+    lab.expect_raises(result, socket.gaierror)
+
+
+@check(points=0.5, hint=CLOSE_ATTEMPT_HINT)
+def test_closes_the_sockets_of_failed_attempts(lab):
+    """connect_with_retry() leaves no socket open when every attempt is refused"""
+    _, port = lab.unused_port()
+    result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 3, "base_delay": 0.01})
+    _close(result.value)
+    lab.expect_no_leaks(result, hint=CLOSE_ATTEMPT_HINT)
+
+
+# -- request ------------------------------------------------------------------------------------------------
+@check(points=1, hint=REQUEST_HINT)
+def test_request_returns_the_reply_line(lab):
+    """request() sends the line and returns the reply line, read in short pieces"""
+    server = lab.server([RecvLine(), Send("CAFÉ AU LAIT, S'IL VOUS PLAÎT\n".encode()), RecvAll()])
+    host, port = server.address
+    # faults=True: every recv in the student's code gets at most a few bytes, as on a real network.
+    result = lab.call("request", host, port, "café au lait, s'il vous plaît", faults=True)
+    lab.expect_equal(result, "CAFÉ AU LAIT, S'IL VOUS PLAÎT", hint=REQUEST_HINT)
+    peer = server.peers[0] if server.peers else None
+    sent = "café au lait, s'il vous plaît\n".encode()
+    if peer is None or not peer.lines or peer.lines[0] != sent[:-1]:
+        got = bytes(peer.received) if peer else b""
+        raise Failure("the server did not receive the request line", expected=repr(sent), actual=repr(got),
+                      hint=REQUEST_HINT)
+    lab.expect_no_leaks(result, hint=REQUEST_CLOSE_HINT)
+
+
+@check(points=1, hint=TIMEOUT_HINT)
+def test_request_times_out_on_a_silent_server(lab):
+    """request(..., timeout=0.3) to a server that never answers raises TimeoutError after about 0.3 s"""
+    server = lab.server([RecvLine(), Stall()])
+    host, port = server.address
+    # Why a 5 s deadline: a correct solution raises at about 0.3 s; one without a timeout
+    # would wait forever, and five seconds say so as well as sixty.
+    try:
+        result = lab.call("request", host, port, "hello", SHORT_TIMEOUT, deadline=5.0)
+    except CallTimedOut as exc:
+        raise CallTimedOut(f"{exc.message}: the server accepted, read the line and went silent, and request() "
+                           f"kept waiting; it should have raised TimeoutError after about {SHORT_TIMEOUT} s",
+                           hint=TIMEOUT_HINT) from None
+    lab.expect_raises(result, TimeoutError, hint=TIMEOUT_HINT)
+    if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
+        raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
+                      expected=f"TimeoutError after about {SHORT_TIMEOUT} s (the timeout it was given)",
+                      actual=f"{result.elapsed:.1f} s", hint="Use the `timeout` argument, not a fixed number.")
+
+
+@check(points=0.5, hint=RESET_HINT)
+def test_request_raises_connection_error_on_reset(lab):
+    """request() to a server that resets the connection raises a ConnectionError"""
+    server = lab.server([RecvLine(), Reset()])
+    host, port = server.address
+    result = lab.call("request", host, port, "hello")
+    lab.expect_raises(result, ConnectionError, hint=RESET_HINT)
+
+
+@check(points=0.5, hint=EOF_HINT)
+def test_request_raises_eof_on_a_half_line(lab):
+    """request() to a server that sends b"HEL" and closes raises EOFError"""
+    server = lab.server([RecvLine(), Send(b"HEL"), Close()])
+    host, port = server.address
+    result = lab.call("request", host, port, "hello")
+    lab.expect_raises(result, EOFError, hint=EOF_HINT)
+
+
+@check(points=0.5, hint=REQUEST_CLOSE_HINT)
+def test_request_closes_its_socket_on_errors(lab):
+    """request() leaves no socket open when the server closes early or resets"""
+    for script in ([RecvLine(), Close()], [RecvLine(), Reset()]):
+        server = lab.server(script)
+        result = lab.call("request", *server.address, "hello")
+        lab.expect_no_leaks(result, hint=REQUEST_CLOSE_HINT)
+
+
+# -- serve_lines ---------------------------------------------------------------------------------------------
+@check(points=1, hint=SERVE_HINT)
+def test_serve_lines_answers_upper_cased_lines(lab):
+    """serve_lines(listener, 2) answers each line upper-cased, returns, and leaves the listener open"""
+    listener, pending = _serve(lab, 2, faults=True)
+    first = _client(lab, listener, [Send("hello\ncafé au lait\n".encode()), ShutWr(), RecvAll()], "client 1")
+    _await(pending, first.finished.is_set)
+    # Client 2 waits for each answer before going on: a server that answers only at EOF fails here.
+    second = _client(lab, listener, [Send(b"one\n"), RecvLine(), Send(b"two\nlast"), ShutWr(), RecvAll()],
+                     "client 2")
+    result = pending.wait()
+    lab.returned(result, hint=SURVIVE_HINT)
+    _expect_answered(first, "HELLO\nCAFÉ AU LAIT\n".encode(), "client 1")
+    _expect_answered(second, b"ONE\nTWO\nLAST\n", "client 2 (whose last line had no newline)")
+    if not second.saw_eof:
+        raise Failure("client 2 was not disconnected after its EOF", hint=DROP_HINT)
+    lab.expect_args_open(result, hint="The listener belongs to the caller, who may serve more clients on it: "
+                         "don't close it (no `with listener:` in serve_lines).")
+    lab.expect_no_leaks(result, hint=DROP_HINT)
+
+
+@check(points=1, hint=SURVIVE_HINT)
+def test_serve_lines_survives_a_reset(lab):
+    """serve_lines() goes on to the next client after a client resets its connection"""
+    listener, pending = _serve(lab, 2)
+    first = _client(lab, listener, [Send(b"one\n"), RecvLine(), Send(b"two\n"), Reset()], "client 1")
+    _await(pending, first.finished.is_set)
+    second = _client(lab, listener, [Send(b"still there?\n"), ShutWr(), RecvAll()], "client 2")
+    _expect_served(lab, pending, "after client 1 reset its connection", hint=SURVIVE_HINT)
+    _expect_answered(second, b"STILL THERE?\n", "client 2, after client 1 reset,", hint=SURVIVE_HINT)
+
+
+@check(points=1, hint=SURVIVE_HINT)
+def test_serve_lines_survives_invalid_utf8(lab):
+    r"""serve_lines() drops a client that sends b"\xff\xfe\n" and serves the next one"""
+    listener, pending = _serve(lab, 2)
+    first = _client(lab, listener, [Send(b"ok\n"), RecvLine(), Send(b"\xff\xfe\n"), RecvAll()], "client 1")
+    _queue_behind(pending, first)
+    second = _client(lab, listener, [Send(b"next\n"), ShutWr(), RecvAll()], "client 2")
+    _expect_served(lab, pending, "after client 1 sent bytes that are not UTF-8", hint=SURVIVE_HINT)
+    _expect_answered(second, b"NEXT\n", "client 2, after client 1 sent invalid UTF-8,", hint=SURVIVE_HINT)
+
+
+@check(points=1, hint=LONG_LINE_HINT)
+def test_serve_lines_drops_an_over_long_line(lab):
+    """serve_lines(max_line=1000) drops a client that sends a 5000-byte line and serves the next one"""
+    # Why idle_timeout=1: a server that waits for more of the long line is let go after 1 s.
+    listener, pending = _serve(lab, 2, idle_timeout=1.0, max_line=1000)
+    first = _client(lab, listener, [Send(b"ok\n"), RecvLine(), Send(b"a" * 5000 + b"\n"), RecvAll()], "client 1")
+    _queue_behind(pending, first)
+    second = _client(lab, listener, [Send(b"short\n"), ShutWr(), RecvAll()], "client 2")
+    _expect_served(lab, pending, "after client 1 sent a line longer than max_line", hint=LONG_LINE_HINT)
+    first.wait(5.0)
+    if bytes(first.received) != b"OK\n":
+        raise Failure("a 5000-byte line was answered although max_line is 1000",
+                      expected="client 1 disconnected, no answer",
+                      actual=f"{len(first.received) - 3} bytes of answer", hint=LONG_LINE_HINT)
+    _expect_answered(second, b"SHORT\n", "client 2, after client 1's over-long line,", hint=SURVIVE_HINT)
+
+
+@check(points=1.5, hint=IDLE_HINT)
+def test_serve_lines_drops_an_idle_client(lab):
+    """serve_lines(idle_timeout=0.3) drops a silent client, so the next client gets its answer"""
+    # Why a 5 s deadline: with the idle timeout the call is over in about 0.3 s; a server
+    # without one waits for the silent client forever, and the next client with it.
+    listener, pending = _serve(lab, 2, idle_timeout=SHORT_TIMEOUT, deadline=5.0)
+    first = _client(lab, listener, [Send(b"first\n"), RecvLine(), Stall()], "client 1 (then silent)")
+    _queue_behind(pending, first)
+    second = _client(lab, listener, [Send(b"hi\n"), ShutWr(), RecvAll()], "client 2")
+    try:
+        result = pending.wait()
+    except CallTimedOut as exc:
+        raise CallTimedOut(f"{exc.message}: client 1 went silent and client 2 "
+                           f"{'was never answered' if not second.received else 'was answered only late'} — "
+                           f"client 1 should have been dropped after {SHORT_TIMEOUT} s of silence",
+                           hint=IDLE_HINT) from None
+    if result.status == "raised":
+        _expect_served(lab, pending, "while a client was silent", hint=IDLE_HINT)
+    _expect_answered(second, b"HI\n", "client 2, behind a silent client 1,", hint=IDLE_HINT)
+    if first.lines != [b"FIRST"]:
+        raise Failure("client 1's line was not answered before it went silent",
+                      expected=repr([b"FIRST"]), actual=repr(first.lines), hint=SERVE_HINT)
+
+
+@check(points=0.5, hint=DROP_HINT)
+def test_serve_lines_closes_a_dropped_client(lab):
+    r"""serve_lines() closes the connection of a client it drops at once, before the next client comes"""
+    listener, pending = _serve(lab, 2)
+    first = _client(lab, listener, [Send(b"\xff\n"), RecvAll()], "client 1")
+    # Why 5 s: a server that closes the dropped client does so within milliseconds.
+    closed = _await(pending, first.finished.is_set, 5.0) and _disconnected(first)
+    _client(lab, listener, [Send(b"bye\n"), ShutWr(), RecvAll()], "client 2")
+    result = _expect_served(lab, pending, "after client 1 sent bytes that are not UTF-8", hint=SURVIVE_HINT)
+    if not closed:
+        raise Failure("client 1, dropped for sending invalid UTF-8, was not disconnected: its connection stayed "
+                      "open while the server waited for the next client", expected="client 1 sees EOF or a reset",
+                      actual="no EOF within 5 s", hint=DROP_HINT)
+    lab.returned(result, hint=SURVIVE_HINT)
+    lab.expect_no_leaks(result, hint=DROP_HINT)

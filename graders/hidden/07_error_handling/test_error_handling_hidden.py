@@ -1,0 +1,273 @@
+"""Hidden checks for stage 07: the public checks' ideas on IPv6, other timings and harder clients.
+
+As in the public checks, timing is judged so that load cannot fail a correct solution:
+lower bounds where a wait is required, and upper bounds only where a correct solution
+needs milliseconds and the mistake costs seconds.
+"""
+
+import socket
+import threading
+import time
+
+from graders.api import (
+    CallTimedOut,
+    Close,
+    Failure,
+    Pause,
+    RecvAll,
+    RecvLine,
+    Reset,
+    Send,
+    ShutWr,
+    Stall,
+    check,
+)
+
+# Why 10 s: what a correct solution does here takes milliseconds (or a timeout we chose
+# small); this bounds a hang only, so a slow machine is never mistaken for a bug.
+DEADLINE = 10.0
+SHORT_TIMEOUT = 0.3
+
+RETRY_HINT = ("Retry ConnectionRefusedError AND TimeoutError: a connect that timed out (a lost SYN, a full accept "
+              "queue) may well succeed next time. Sleep base_delay * 2**i between attempts.")
+LAST_SLEEP_HINT = ("Sleep only BETWEEN attempts: after the last failed attempt, raise its error at once — nothing "
+                   "comes after it, so sleeping only makes the caller wait longer for the same error.")
+REQUEST_HINT = ("Loop over recv() until the buffer holds b'\\n'; return only the first line, decoded as a whole "
+                "(a multi-byte character may be split across two reads). Resolve the host with "
+                "socket.create_connection so that '::1' works too.")
+PARTIAL_HINT = ("A TimeoutError in the middle of a line is still a timeout: let it propagate. Returning the bytes "
+                "you have makes a server that stalled look like one that answered.")
+EOF_HINT = ("recv() returning b'' means the server closed. Before a whole line arrived that is a failure: raise "
+            "EOFError. Close the socket on every path (`with socket.create_connection(...) as sock:`).")
+SURVIVE_HINT = ("Put a try/except around ONE client's conversation, inside the accept loop: catch OSError (resets, "
+                "timeouts) and ValueError (invalid UTF-8, over-long lines), close that client, serve the next. "
+                "Decode whole lines, not chunks: a character may be split across reads.")
+LISTENER_TIMEOUT_HINT = ("Put the idle timeout on each accepted connection (conn.settimeout(idle_timeout)), not "
+                         "on the listener: accept() must wait as long as it takes for the next client.")
+ENDLESS_HINT = ("Check the length of the buffer still waiting for its newline, after every recv: once it is longer "
+                "than max_line, drop the client. Checking only complete lines lets a client that never sends "
+                "b'\\n' fill your memory.")
+
+
+def _close(value) -> None:
+    if isinstance(value, socket.socket):
+        value.close()
+
+
+def _await(pending, predicate, timeout: float = DEADLINE) -> bool:
+    """Polls `predicate` (a peer's progress) every few ms until it holds or `timeout` passes.
+
+    It stops early when the student's call has raised (the check then reports that), and a
+    stub, crash or hang fails the check at once instead of after the timeout.
+    """
+    end = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        if pending.done() and pending.wait().status == "raised":
+            return predicate()
+        if time.monotonic() > end:
+            return False
+        pause.wait(0.005)
+    return True
+
+
+def _connected(peer) -> bool:
+    return peer.sock is not None or peer.finished.is_set()
+
+
+def _expect_served(pending, why: str, *, hint: str, blame: str = "one bad client took the whole server down"):
+    result = pending.wait()
+    if result.status == "raised":
+        tb = f"\n{result.error.traceback.rstrip()}" if result.error and result.error.traceback else ""
+        raise Failure(f"{result.shown} raised {result.error} {why}: {blame}{tb}", hint=hint)
+    return result
+
+
+def _expect_answered(peer, expected: bytes, what: str, *, hint: str) -> None:
+    """Called once serve_lines has returned: all it sent is on the way, so 5 s is plenty."""
+    peer.wait(5.0)
+    if bytes(peer.received) != expected:
+        raise Failure(f"{what} got the wrong answer", expected=repr(expected), actual=repr(bytes(peer.received)),
+                      hint=hint)
+
+
+# -- connect_with_retry ----------------------------------------------------------------------------------
+@check(points=0.5, hint=LAST_SLEEP_HINT)
+def test_no_sleep_after_the_last_attempt(lab):
+    """connect_with_retry(attempts=1, base_delay=2.0) with nothing listening raises at once, without sleeping"""
+    _, port = lab.unused_port()
+    result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 1, "base_delay": 2.0})
+    _close(result.value)
+    # Why 1 s: one refused connect takes a millisecond; sleeping after it takes 2 s. Half-way
+    # between leaves a whole second for a busy machine on either side.
+    if result.elapsed > 1.0:
+        raise Failure(f"{result.shown} took {result.elapsed:.1f} s: it slept after its only (and last) attempt",
+                      expected="ConnectionRefusedError at once", actual=f"{result.error or repr(result.value)} "
+                      f"after {result.elapsed:.1f} s")
+    lab.expect_raises(result, ConnectionRefusedError, hint=LAST_SLEEP_HINT)
+
+
+@check(points=0.5, hint=RETRY_HINT)
+def test_retries_a_connect_that_times_out(lab):
+    """connect_with_retry(attempts=2, base_delay=0.05, timeout=0.2) retries a connect that times out"""
+    server = lab.server(mode="full")  # a full backlog: the handshake never completes, connects time out
+    host, port = server.address
+    result = lab.call("connect_with_retry", host, port, kwargs={"attempts": 2, "base_delay": 0.05, "timeout": 0.2})
+    _close(result.value)
+    required = 0.2 + 0.05 + 0.2
+    # A lower bound only (0.01 s for rounding): load can only make the call slower.
+    if result.elapsed < required - 0.01:
+        raise Failure(f"{result.shown} gave up after {result.elapsed:.2f} s: too soon to have retried the "
+                      "timed-out connect after sleeping base_delay",
+                      expected=f"2 attempts of 0.2 s and a 0.05 s sleep: at least {required:.2f} s",
+                      actual=f"{result.error or repr(result.value)} after {result.elapsed:.2f} s")
+    lab.expect_raises(result, TimeoutError, hint=RETRY_HINT)
+
+
+@check(points=0.5, hint="Resolve the host with getaddrinfo (or socket.create_connection) inside connect_with_retry, so "
+       "that '::1' gives an AF_INET6 socket; retry refused connects with backoff.")
+def test_reaches_a_late_ipv6_server(lab):
+    """connect_with_retry("::1", ...) reaches an IPv6 server that starts listening 0.15 s later"""
+    server = lab.server([RecvAll()], family=socket.AF_INET6, mode="late")
+    host, port = server.address
+    pending = lab.start("connect_with_retry", host, port, kwargs={"attempts": 7, "base_delay": 0.06})
+    server.listen_after(0.15)  # the deliberate delay: a server that is still starting up
+    result = pending.wait()
+    sock = lab.returned(result)
+    if not isinstance(sock, socket.socket):
+        raise Failure(f"{result.shown} did not return a socket", expected="a connected socket", actual=repr(sock))
+    with sock:
+        try:
+            peer = sock.getpeername()[:2]
+        except OSError:
+            peer = None
+        if peer != (host, port):
+            raise Failure(f"{result.shown} returned a socket that is not connected to the server",
+                          expected=f"connected to {(host, port)}", actual=f"peer {peer}")
+
+
+# -- request -----------------------------------------------------------------------------------------------
+@check(points=0.5, hint=REQUEST_HINT)
+def test_request_over_ipv6_with_a_glued_multibyte_reply(lab):
+    """request("::1", ...) returns only the first reply line, sent byte by byte with more glued after it"""
+    reply = "ÇA VA, JOSÉ? ☕".encode()
+    # The reply comes one byte at a time (so multi-byte characters are split across reads),
+    # with a second line glued right behind it that request() must not return.
+    server = lab.server([RecvLine(), Send(reply + b"\nNOT THIS ONE\n", piece=1, pause=0.001), RecvAll()],
+                        family=socket.AF_INET6)
+    host, port = server.address
+    result = lab.call("request", host, port, "ça va, josé? ☕", faults=True)
+    lab.expect_equal(result, "ÇA VA, JOSÉ? ☕", hint=REQUEST_HINT)
+    lab.expect_no_leaks(result)
+
+
+@check(points=0.5, hint=PARTIAL_HINT)
+def test_request_times_out_after_a_partial_reply(lab):
+    """request(..., timeout=0.3) to a server that sends b"HEL" then goes silent raises TimeoutError"""
+    server = lab.server([RecvLine(), Send(b"HEL"), Stall()])
+    host, port = server.address
+    # Why 5 s: a correct solution raises at about 0.3 s; this bounds a hang only.
+    try:
+        result = lab.call("request", host, port, "hello", SHORT_TIMEOUT, deadline=5.0)
+    except CallTimedOut as exc:
+        raise CallTimedOut(f"{exc.message}: the server sent b'HEL' and went silent; request() should have raised "
+                           f"TimeoutError after about {SHORT_TIMEOUT} s", hint=PARTIAL_HINT) from None
+    lab.expect_raises(result, TimeoutError, hint=PARTIAL_HINT)
+    lab.expect_no_leaks(result)
+
+
+@check(points=0.5, hint=EOF_HINT)
+def test_request_eof_before_any_byte_and_refused(lab):
+    """request() raises EOFError when the server closes without a byte, ConnectionError when refused"""
+    server = lab.server([RecvLine(), Close()])
+    result = lab.call("request", *server.address, "hello")
+    lab.expect_raises(result, EOFError, hint=EOF_HINT)
+    lab.expect_no_leaks(result, hint=EOF_HINT)
+    _, port = lab.unused_port()
+    result = lab.call("request", "127.0.0.1", port, "hello")
+    lab.expect_raises(result, ConnectionError, hint="A refused connect raises ConnectionRefusedError: let it "
+                      "propagate (it is a ConnectionError).")
+    lab.expect_no_leaks(result, hint=EOF_HINT)
+
+
+# -- serve_lines -------------------------------------------------------------------------------------------
+@check(points=1, hint=SURVIVE_HINT)
+def test_serve_lines_survives_a_parade_of_bad_clients(lab):
+    """serve_lines() on IPv6 outlives a reset, invalid UTF-8, an over-long line and an idle client, in short reads"""
+    listener = lab.listener(socket.AF_INET6)
+    address = listener.getsockname()[:2]
+    scripts = [
+        # "é" split between two sends (a deliberate pause): decoding chunk by chunk breaks it.
+        ("client 1 (é split across reads)",
+         [Send(b"caf\xc3"), Pause(0.05), Send(b"\xa9 cr\xc3\xa8me\n"), RecvLine(), ShutWr(), RecvAll()]),
+        ("client 2 (resets)", [Send(b"one\n"), RecvLine(), Reset()]),
+        ("client 3 (invalid UTF-8)", [Send(b"\xc3\x28\n"), RecvAll()]),
+        ("client 4 (101-byte line)", [Send(b"x" * 101 + b"\n"), RecvAll()]),
+        ("client 5 (silent)", [Stall()]),
+        ("client 6 (exactly max_line)", [Send(b"y" * 100 + b"\n"), ShutWr(), RecvAll()]),
+        ("client 7", [Send(b"last one\n"), ShutWr(), RecvAll()]),
+    ]
+    # Why a 5 s deadline: the call takes about 0.3 s (the silent client's idle timeout).
+    pending = lab.start("serve_lines", listener, len(scripts), kwargs={"idle_timeout": SHORT_TIMEOUT,
+                        "max_line": 100}, faults=True, deadline=5.0)
+    peers = []
+    for name, script in scripts:
+        peer = lab.client(address, script, name=name)
+        _await(pending, lambda peer=peer: _connected(peer))  # one after another, in this order
+        peers.append(peer)
+    try:
+        result = _expect_served(pending, "while serving a series of misbehaving clients", hint=SURVIVE_HINT)
+    except CallTimedOut as exc:
+        raise CallTimedOut(f"{exc.message}: it did not get through the 7 clients (client 5 goes silent and must be "
+                           f"dropped after {SHORT_TIMEOUT} s)", hint=SURVIVE_HINT) from None
+    _expect_answered(peers[0], "CAFÉ CRÈME\n".encode(), "client 1 (whose 'é' was split across two reads)",
+                     hint=SURVIVE_HINT)
+    _expect_answered(peers[1], b"ONE\n", "client 2", hint=SURVIVE_HINT)
+    _expect_answered(peers[3], b"", "client 4 (a 101-byte line, max_line=100)",
+                     hint="Drop a client whose line is longer than max_line bytes.")
+    _expect_answered(peers[5], b"Y" * 100 + b"\n", "client 6 (a line of exactly max_line bytes)",
+                     hint="A line of exactly max_line bytes is allowed: only a LONGER one is dropped.")
+    _expect_answered(peers[6], b"LAST ONE\n", "client 7", hint=SURVIVE_HINT)
+    lab.expect_args_open(result)
+    lab.expect_no_leaks(result)
+
+
+@check(points=0.5, hint=LISTENER_TIMEOUT_HINT)
+def test_serve_lines_waits_for_a_slow_next_client(lab):
+    """serve_lines(listener, 2, idle_timeout=0.2) still serves a client that arrives 0.5 s after the first"""
+    listener = lab.listener()
+    pending = lab.start("serve_lines", listener, 2, kwargs={"idle_timeout": 0.2})
+    first = lab.client(listener.getsockname()[:2], [Send(b"early\n"), ShutWr(), RecvAll()], name="client 1")
+    _await(pending, first.finished.is_set)
+    # Deliberate pacing, not waiting for readiness: the next client comes later than idle_timeout.
+    threading.Event().wait(0.5)
+    second = lab.client(listener.getsockname()[:2], [Send(b"late\n"), ShutWr(), RecvAll()], name="client 2")
+    _expect_served(pending, "while waiting for a client that came 0.5 s after the previous one",
+                   hint=LISTENER_TIMEOUT_HINT, blame="a server must wait for its next client as long as it takes; "
+                   "only a connected client that goes silent is timed out")
+    _expect_answered(first, b"EARLY\n", "client 1", hint=LISTENER_TIMEOUT_HINT)
+    _expect_answered(second, b"LATE\n", "client 2 (which came after a pause)", hint=LISTENER_TIMEOUT_HINT)
+
+
+@check(points=0.5, hint=ENDLESS_HINT)
+def test_serve_lines_does_not_buffer_an_endless_line(lab):
+    """serve_lines(max_line=1000) drops a client streaming 1 MB with no newline at once, not when it goes idle"""
+    # Judged from the client's side (the worker's peak memory cannot be measured reliably, see the
+    # stage's report): a server that bounds its buffer drops the client after about max_line
+    # bytes, within milliseconds; one that buffers everything reads the whole megabyte and then
+    # waits idle_timeout=4 s for the newline before dropping it.
+    listener = lab.listener()
+    pending = lab.start("serve_lines", listener, 1, kwargs={"idle_timeout": 4.0, "max_line": 1000})
+    client = lab.client(listener.getsockname()[:2], [Send(b"x" * 1_000_000), RecvAll()],
+                        name="client (1 MB, no newline)")
+    # Why 2 s: dropping the client takes milliseconds; the mistake takes at least the 4 s idle timeout.
+    dropped = _await(pending, client.finished.is_set, 2.0)
+    _expect_served(pending, "while a client sent one endless line", hint=ENDLESS_HINT)
+    if client.received:
+        raise Failure("the endless line was answered although max_line is 1000", expected="the client dropped",
+                      actual=f"{len(client.received)} bytes of answer", hint=ENDLESS_HINT)
+    if not dropped:
+        raise Failure("a client sending 1 MB with no newline was not dropped within 2 s: the server kept "
+                      "buffering far past max_line=1000 bytes, waiting for a newline",
+                      expected="the client dropped once more than 1000 bytes wait for a newline",
+                      actual="still connected 2 s later", hint=ENDLESS_HINT)
