@@ -42,6 +42,7 @@ class Lab:
         self._peers: list[Any] = []
         self._socks: list[socket.socket] = []
         self._dirs: list[Path] = []
+        self._calls: list[LabCall] = []
         self.faults_used = False
 
     # -- calling the student's code ------------------------------------------------
@@ -63,7 +64,9 @@ class Lab:
                 fault_spec.update(faults)
         pending = self.subject.start(func, *args, deadline=deadline, faults=fault_spec, **options)
         self.transcript.add("student", f"called {pending.shown}" + (" (short reads/writes on)" if faults else ""))
-        return LabCall(self, pending)
+        call = LabCall(self, pending)
+        self._calls.append(call)
+        return call
 
     # -- peers and sockets ------------------------------------------------------------
     def connection(self, script: Sequence[p.Action] = (), *, family: socket.AddressFamily = socket.AF_INET,
@@ -117,6 +120,12 @@ class Lab:
 
     def close(self) -> None:
         self._stop.set()
+        for call in self._calls:
+            # A check that ended (failed, say) before collecting its background call: the
+            # worker is still inside it, so it is replaced rather than waited for.
+            abandon = getattr(call.pending, "abandon", None)
+            if abandon is not None and not call.pending.collected:
+                abandon()
         for peer in self._peers:
             with contextlib.suppress(Exception):
                 peer.shutdown()

@@ -221,7 +221,13 @@ class Peer:
     def _recv_exactly(self, n: int) -> bool:
         got = bytearray()
         while len(got) < n:
-            chunk = self.sock.recv(n - len(got))  # type: ignore[union-attr]
+            try:
+                chunk = self.sock.recv(n - len(got))  # type: ignore[union-attr]
+            except OSError:
+                self.received += got  # what did arrive still counts, and shows
+                if got:
+                    self.log(f"received {len(got)} of {n} bytes before the connection ended", bytes(got))
+                raise
             if not chunk:
                 self._eof(got)
                 return False
@@ -306,7 +312,11 @@ def connected_pair(family: socket.AddressFamily = socket.AF_INET,
 
 
 class ClientPeer(Peer):
-    """Connects to a student's server, then runs its script."""
+    """Connects to a student's server, then runs its script; `connected` is set once it has."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.connected = threading.Event()
 
     def connect(self, address: tuple, timeout: float = 10.0, rcvbuf: int | None = None) -> bool:
         family = socket.AF_INET6 if ":" in str(address[0]) else socket.AF_INET
@@ -323,6 +333,7 @@ class ClientPeer(Peer):
             self.finished.set()
             return False
         self.log(f"connected to {address[0]} port {address[1]}")
+        self.connected.set()
         self.start_on(sock)
         return True
 

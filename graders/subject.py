@@ -273,6 +273,12 @@ class PendingCall:
     def collected(self) -> bool:
         return self.result is not None
 
+    def abandon(self) -> None:
+        """Gives up on an uncollected call: its worker is killed, the next call gets a fresh one."""
+        if self.result is None and self.worker is not None:
+            self.worker.kill()
+            self.result = CallResult(self.func, self.shown, "timeout", message=f"{self.shown} was abandoned")
+
     def done(self) -> bool:
         """True once the call has returned (without collecting it)."""
         if self.result is not None or self.worker is None:

@@ -177,3 +177,24 @@ def test_made_up_host_names_resolve_in_the_given_order(tmp_path):
         assert s.call("resolve", "127.0.0.1").value == ["127.0.0.1"]  # the table is gone after the call
     finally:
         s.close()
+
+
+def test_memory_growth_is_measured_from_the_call_not_inherited(tmp_path):
+    path = tmp_path / "mem.py"
+    path.write_text("def small():\n    return 1\n\ndef big():\n    return len(bytearray(64 * 1024 * 1024))\n")
+    s = Subject(path, "mem")
+    try:
+        assert s.call("small").rss_growth_kb < 4 * 1024
+        assert s.call("big").rss_growth_kb > 60 * 1024
+        assert s.call("small").rss_growth_kb < 4 * 1024  # the peak of the last call is forgotten
+    finally:
+        s.close()
+
+
+def test_a_check_that_ends_before_collecting_its_call_leaves_a_usable_subject(subject):
+    from graders.lab import Lab
+
+    lab = Lab(subject)
+    lab.start("hang", deadline=30)
+    lab.close()  # the check failed before it collected the call
+    assert Lab(subject).call("add", 1, 2).value == 3
