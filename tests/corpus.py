@@ -39,9 +39,9 @@ def tcplab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           timeout=timeout, cwd=HERE.parent)
 
 
-def grade_many(dirs: list[Path], stage: Stage | None = None) -> dict[str, dict]:
+def grade_many(dirs: list[Path], stage: Stage | None = None, jobs: int = 2) -> dict[str, dict]:
     """JSON results of `tcplab grade` for each directory, keyed by the directory as given."""
-    args = ["grade", *map(str, dirs), "--format", "json"]
+    args = ["grade", *map(str, dirs), "--format", "json", "--no-gradebook", "--jobs", str(jobs)]
     if stage is not None:
         args += ["--stage", stage.id]
     done = tcplab(*args)
@@ -58,18 +58,15 @@ def as_submission(tmp: Path, stage: Stage, module: Path, name: str) -> Path:
 
 
 @cache
-def graded_corpus(tmp_root: str) -> dict[str, dict]:
-    """Every corpus module, the solutions and the stubs, graded stage by stage, once."""
+def graded_corpus(tmp_root: str, stage_id: str) -> dict[str, dict]:
+    """Every corpus module of one stage, graded once (so `-k 05_framing` grades only that stage)."""
+    stage = next(s for s in all_stages() if s.id == stage_id)
     tmp = Path(tmp_root)
-    results: dict[str, dict] = {}
-    for stage in all_stages():
-        dirs = []
-        for kind in ("ok", "bug"):
-            for path in sorted((CORPUS / stage.id).glob(f"{kind}_*.py")):
-                dirs.append(as_submission(tmp, stage, path, f"{stage.id}-{path.stem}"))
-        if dirs:
-            results.update(grade_many(dirs, stage))
-    return results
+    dirs = []
+    for kind in ("ok", "bug"):
+        for path in sorted((CORPUS / stage.id).glob(f"{kind}_*.py")):
+            dirs.append(as_submission(tmp, stage, path, f"{stage.id}-{path.stem}"))
+    return grade_many(dirs, stage) if dirs else {}
 
 
 def stage_of(result: dict, stage: Stage) -> dict:
