@@ -1,6 +1,7 @@
 """Bug: recv_frame reads the header with the same recv_exactly as the payload, so a clean EOF between frames (the normal end of a conversation) raises EOFError instead of returning None.
 
 Should fail: when the peer sends two frames and closes, the third recv_frame raises EOFError instead of returning None.
+Caught by: recv_frame_returns_none_at_clean_eof
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: recv_frame returns b"" on a clean EOF instead of None, so the caller cannot tell the end of the stream from an empty frame.
 
 Should fail: after the peer closes between frames, recv_frame returns b"" (not None); a `while (f := recv_frame(s)) is not None` loop never ends.
+Caught by: recv_frame_returns_none_at_clean_eof
 """
 
 import socket

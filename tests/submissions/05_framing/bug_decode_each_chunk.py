@@ -1,6 +1,7 @@
 """Bug: read_lines decodes each recv on its own with chunk.decode("utf-8"), which raises UnicodeDecodeError when a multi-byte character is split between two reads.
 
 Should fail: b"caf\xc3" then b"\xa9\n" in separate segments raises UnicodeDecodeError instead of yielding "café"; pure ASCII input works.
+Caught by: read_lines_decodes_split_characters, read_lines_split_at_every_position
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: read_lines yields only lines ended by "\n" and silently drops a last line that the peer closed without terminating.
 
 Should fail: b"one\ntwo" then EOF yields ["one"] instead of ["one", "two"].
+Caught by: read_lines_keeps_unterminated_last_line
 """
 
 import socket

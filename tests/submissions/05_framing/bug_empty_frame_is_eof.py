@@ -1,6 +1,7 @@
 """Bug: recv_frame returns None when the payload is empty, mistaking a legal zero-length frame for the end of the stream.
 
 Should fail: after the peer sends a zero-length frame (b"\x00\x00\x00\x00"), recv_frame returns None instead of b"" (a loop reading until None stops early).
+Caught by: recv_frame_returns_empty_payload
 """
 
 import socket

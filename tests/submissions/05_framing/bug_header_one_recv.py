@@ -1,6 +1,7 @@
 """Bug: recv_frame reads the 4-byte header with one recv(4), which may return 1 to 3 bytes when the header is split across segments; struct.unpack then fails.
 
 Should fail: a header sent one byte at a time raises struct.error (also a header torn by EOF gives struct.error, not EOFError).
+Caught by: recv_frame_collects_dribbled_frame, recv_frame_raises_eoferror_in_header
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: read_lines splits each recv on its own, as if every recv delivered whole lines, so a line that arrives in pieces comes out as several lines.
 
 Should fail: b"hello\n" dribbled one byte at a time yields "h", "e", "l", "l", "o", "" instead of "hello"; a split multi-byte character raises UnicodeDecodeError.
+Caught by: read_lines_joins_dribbled_line
 """
 
 import socket

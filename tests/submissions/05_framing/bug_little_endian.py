@@ -1,6 +1,7 @@
 """Bug: the length is packed and unpacked as '<I' (little-endian) instead of '!I' (network byte order), so it round-trips with itself but not with any other implementation.
 
 Should fail: encode_frame(b"abc") starts b"\x03\x00\x00\x00"; a reference 5-byte frame reads as length 0x05000000 (ValueError above MAX_FRAME), a reference 256-byte frame as length 65536.
+Caught by: encode_frame_writes_big_endian_length, recv_frame_reads_reference_frame
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: recv_frame wraps the socket in a new sock.makefile("rb") on every call; its BufferedReader reads ahead up to 8 KiB, and the bytes of the next frame it swallowed are thrown away with the file object.
 
 Should fail: two frames arriving glued in one segment: the first is returned, the second recv_frame returns None (peer closed) or blocks, because its bytes were lost.
+Caught by: recv_frame_separates_glued_frames, recv_frame_leaves_next_frame_in_socket
 """
 
 import socket

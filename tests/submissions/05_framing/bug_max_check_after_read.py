@@ -1,6 +1,7 @@
 """Bug: recv_frame checks the size against MAX_FRAME only after reading the whole payload, so a peer announcing a huge length still makes it wait for and buffer that many bytes.
 
 Should fail: a header announcing MAX_FRAME + 1 followed by silence blocks (TimeoutError) instead of an immediate ValueError; followed by EOF it raises EOFError, not ValueError.
+Caught by: recv_frame_refuses_length_above_max_frame
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: the size limit is tested with >= instead of >, so a payload of exactly MAX_FRAME bytes, which the protocol allows, is refused on both ends.
 
 Should fail: encode_frame(b"x" * MAX_FRAME) raises ValueError, and recv_frame raises ValueError for a reference frame of exactly MAX_FRAME bytes.
+Caught by: recv_frame_accepts_exactly_max_frame
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: struct format 'I' without '!' uses the machine's native byte order (little-endian on x86 and ARM) and native size, not network byte order.
 
 Should fail: encode_frame(b"abc") starts b"\x03\x00\x00\x00" on a little-endian machine; frames from a reference peer are misread (huge lengths, ValueError).
+Caught by: encode_frame_writes_big_endian_length, recv_frame_reads_reference_frame
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: recv_frame never compares the announced length with MAX_FRAME and preallocates bytearray(length), so a hostile header of 0xFFFFFFFF makes it allocate 4 GiB before reading a byte.
 
 Should fail: a header announcing MAX_FRAME + 1 (or 0xFFFFFFFF) does not raise ValueError at once: the call blocks for the body (TimeoutError), raises EOFError when the peer closes, or MemoryError / huge peak RSS for 0xFFFFFFFF.
+Caught by: recv_frame_refuses_length_above_max_frame, recv_frame_does_not_allocate_announced_length
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: read_lines ignores max_line, so a peer that never sends "\n" makes it buffer without limit until memory runs out.
 
 Should fail: a 100000-byte line with max_line=1000 is yielded instead of raising ValueError; an endless newline-less stream is buffered until EOF or memory exhaustion.
+Caught by: read_lines_refuses_over_long_lines
 """
 
 import socket

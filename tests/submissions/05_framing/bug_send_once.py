@@ -1,6 +1,7 @@
 """Bug: send_frame calls sock.send once and ignores its return value; send may accept only part of the buffer, and the rest of the frame is never sent.
 
 Should fail: under short send counts (fault injection, or a large frame to a slow reader through a socket with a timeout) the peer receives a truncated frame and its recv_frame raises EOFError or waits forever.
+Caught by: send_frame_sends_whole_frame_under_short_sends, send_frame_to_slow_reader
 """
 
 import socket

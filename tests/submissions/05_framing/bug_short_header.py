@@ -1,6 +1,7 @@
 """Bug: the length prefix is '!H' (2 bytes, at most 65535) instead of '!I' (4 bytes), so the wire format is wrong and big payloads cannot be framed at all.
 
 Should fail: encode_frame(b"abc") == b"\x00\x03abc" (expected b"\x00\x00\x00\x03abc"); a 70000-byte payload raises struct.error; reference frames are misread.
+Caught by: encode_frame_writes_big_endian_length, recv_frame_reads_reference_frame
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: recv_frame reads the payload with a single recv(length), but recv returns whatever has arrived so far (1 to length bytes), so a payload that comes in pieces is cut short and the rest is read as the next header.
 
 Should fail: a payload dribbled in pieces (or a large one) comes back shorter than announced; the next recv_frame returns garbage or raises.
+Caught by: recv_frame_collects_dribbled_frame, recv_frame_raises_eoferror_in_payload
 """
 
 import socket

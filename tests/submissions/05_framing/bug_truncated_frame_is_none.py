@@ -1,6 +1,7 @@
 """Bug: recv_frame returns None whenever the peer closes, even in the middle of a header or payload, so a truncated message looks like a normal end of stream and the loss goes unnoticed.
 
 Should fail: a peer that sends a header announcing 10 bytes, then 3 bytes, then closes gets None instead of EOFError (same for 2 header bytes then close).
+Caught by: recv_frame_raises_eoferror_in_header, recv_frame_raises_eoferror_in_payload
 """
 
 import socket

@@ -1,0 +1,71 @@
+"""Bug: recv_frame preallocates bytearray(length) for the payload before comparing length with MAX_FRAME, so a 4-byte hostile header makes it allocate (and zero) whatever the peer announces before the ValueError.
+
+Should fail: a header announcing 128 MiB raises ValueError at once, but the worker's peak memory grows by about 128 MiB (and 0xFFFFFFFF gives MemoryError, not ValueError).
+Caught by: recv_frame_does_not_allocate_announced_length, recv_frame_refuses_4_gib_length
+"""
+
+import socket
+import struct
+from collections.abc import Iterator
+
+MAX_FRAME = 16 * 1024 * 1024
+
+
+def encode_frame(payload: bytes) -> bytes:
+    if len(payload) > MAX_FRAME:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_FRAME ({MAX_FRAME})")
+    return struct.pack("!I", len(payload)) + payload
+
+
+def send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(encode_frame(payload))
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """Exactly n bytes from sock; EOFError if the peer closes first."""
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(min(n - len(data), 65536))
+        if not chunk:
+            raise EOFError(f"peer closed after {len(data)} of {n} bytes")
+        data += chunk
+    return bytes(data)
+
+
+def recv_frame(sock: socket.socket) -> bytes | None:
+    # The first recv tells a clean EOF (b"" before any byte) from a frame that started.
+    first = sock.recv(4)
+    if not first:
+        return None
+    header = first + _recv_exactly(sock, 4 - len(first))
+    (length,) = struct.unpack("!I", header)
+    body = bytearray(length)  # room for the payload, filled in below
+    if length > MAX_FRAME:
+        raise ValueError(f"frame announces {length} bytes, more than MAX_FRAME ({MAX_FRAME})")
+    view = memoryview(body)
+    got = 0
+    while got < length:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            raise EOFError(f"peer closed after {got} of the {length} payload bytes")
+        got += n
+    return bytes(body)
+
+
+def read_lines(sock: socket.socket, max_line: int = 65536) -> Iterator[str]:
+    buf = bytearray()
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        # Every piece but the last ended with b"\n"; the last is the start of the next line.
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if len(line) > max_line:
+                raise ValueError(f"line of {len(line)} bytes exceeds max_line ({max_line})")
+            yield line.decode("utf-8")
+        if len(buf) > max_line:
+            raise ValueError(f"no newline within max_line ({max_line}) bytes")
+    if buf:
+        yield buf.decode("utf-8")
