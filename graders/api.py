@@ -17,12 +17,20 @@ from graders.peers import (
     ShutWr,
     Stall,
     dribble,
+    unread_bytes,
 )
-from graders.protocols import encode_frame, file_message
+from graders.protocols import (
+    MAX_FRAME,
+    decode_frames,
+    encode_file_header,
+    encode_frame,
+    file_message,
+)
 from graders.transcript import describe_difference, show_bytes
 
 __all__ = [
-    "CallTimedOut", "Close", "CodeError", "Failure", "NotImplementedYet", "Pause", "Recv", "RecvAll",
-    "RecvLine", "Reset", "Send", "ShutWr", "Stall", "check", "describe_difference", "dribble",
-    "encode_frame", "file_message", "show_bytes",
+    "MAX_FRAME", "CallTimedOut", "Close", "CodeError", "Failure", "NotImplementedYet", "Pause", "Recv",
+    "RecvAll", "RecvLine", "Reset", "Send", "ShutWr", "Stall", "check", "decode_frames",
+    "describe_difference", "dribble", "encode_file_header", "encode_frame", "file_message", "show_bytes",
+    "unread_bytes",
 ]
