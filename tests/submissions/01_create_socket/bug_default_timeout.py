@@ -1,6 +1,7 @@
 """Bug: the timeout is read from socket.getdefaulttimeout() (the module-wide default for new sockets), not from this socket, so settimeout() on the socket is invisible.
 
 Should fail: after sock.settimeout(2.5), describe_socket reports timeout None instead of 2.5.
+Caught by: describes_timeout_and_non_blocking_modes
 """
 
 import socket

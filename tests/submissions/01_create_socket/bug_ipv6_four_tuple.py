@@ -1,6 +1,7 @@
 """Bug: addresses are returned exactly as getsockname()/getpeername() give them, so IPv6 pairs are 4-tuples (host, port, flowinfo, scope_id).
 
 Should fail: describe_socket on a bound or connected AF_INET6 socket reports local/peer like ('::1', 5000, 0, 0) instead of ('::1', 5000).
+Caught by: describes_ipv6_addresses_as_pairs, describes_a_connected_ipv6_socket
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: the socket is created first and the family checked afterwards, so a rejected family raises ValueError but leaks the new socket's file descriptor.
 
 Should fail: create_tcp_socket(socket.AF_UNIX) raises ValueError, but one more fd is open while the error is held (CPython closes it once the traceback is dropped, with a ResourceWarning "unclosed socket").
+Caught by: rejects_other_families, accepts_plain_numbers_rejects_made_up_families
 """
 
 import socket

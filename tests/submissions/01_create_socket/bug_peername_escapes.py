@@ -1,6 +1,7 @@
 """Bug: getpeername() is called without catching OSError, so describing any socket that is not connected crashes with ENOTCONN.
 
 Should fail: describe_socket on an unconnected (or listening) socket raises OSError [Errno 107] instead of reporting peer None.
+Caught by: describes_a_fresh_socket, describes_a_listening_socket
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: blocking is computed as 'no timeout set', confusing timeout mode (which still waits, up to the timeout) with non-blocking mode (which never waits).
 
 Should fail: after sock.settimeout(2.5), describe_socket reports blocking False; sock.getblocking() is True.
+Caught by: describes_timeout_and_non_blocking_modes
 """
 
 import socket

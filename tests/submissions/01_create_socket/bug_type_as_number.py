@@ -1,6 +1,7 @@
 """Bug: the socket type is reported as its raw number (int(sock.type)), which differs between operating systems and is not the name the contract asks for.
 
 Should fail: describe_socket reports type 1 (or 2 for UDP) instead of "SOCK_STREAM" / "SOCK_DGRAM".
+Caught by: describes_a_fresh_socket, describes_udp_sockets
 """
 
 import socket

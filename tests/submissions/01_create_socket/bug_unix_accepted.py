@@ -1,6 +1,7 @@
 """Bug: the family is passed straight to socket.socket without a check, so AF_UNIX yields a Unix-domain socket that can never speak TCP.
 
 Should fail: create_tcp_socket(socket.AF_UNIX) returns a socket instead of raising ValueError.
+Caught by: rejects_other_families
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: a failed bind() is 'handled' by binding to port 0 instead, so a busy port is silently replaced by a random one and clients of the requested port reach the wrong server or nothing.
 
 Should fail: open_listener(port=<a port another listener holds>) returns a listener on a different port instead of raising OSError EADDRINUSE.
+Caught by: busy_port_raises_eaddrinuse, busy_ipv6_port_raises_eaddrinuse
 """
 
 import socket

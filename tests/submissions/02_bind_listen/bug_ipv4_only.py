@@ -1,6 +1,7 @@
 """Bug: the socket is always AF_INET, as in most tutorials, so an IPv6 literal such as '::1' cannot be bound.
 
 Should fail: open_listener('::1') raises socket.gaierror (address family not supported) instead of returning an AF_INET6 listener.
+Caught by: opens_ipv6_listener, busy_ipv6_port_raises_eaddrinuse, reopens_ipv6_port_after_server_closed_first
 """
 
 import socket

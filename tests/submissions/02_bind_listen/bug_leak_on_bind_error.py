@@ -1,6 +1,7 @@
 """Bug: the socket is not closed when bind() fails, so every attempt on a busy port leaks a file descriptor until the garbage collector happens to run.
 
 Should fail: open_listener(port=<busy>) raises OSError EADDRINUSE, but the socket it made is left open (fd count up by one while the error is held; a ResourceWarning 'unclosed socket' when it is dropped).
+Caught by: closes_socket_when_bind_fails, busy_ipv6_port_raises_eaddrinuse
 """
 
 import socket

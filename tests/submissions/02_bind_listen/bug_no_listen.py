@@ -1,6 +1,7 @@
 """Bug: listen() is never called, so the socket is bound but the kernel refuses every connection to it (a bound, non-listening port answers SYN with RST).
 
 Should fail: connecting to the listener's port raises ConnectionRefusedError; accept() on it raises OSError EINVAL.
+Caught by: opens_a_listener, opens_ipv6_listener, opens_a_listener_for_a_name
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: SO_REUSEADDR is never set, so after a server that closed its connections first restarts, its port is stuck in TIME_WAIT and bind() fails for up to a minute or more.
 
 Should fail: open_listener returns a listener with SO_REUSEADDR 0; re-opening the same port right after a connection the server closed first raises OSError EADDRINUSE.
+Caught by: sets_so_reuseaddr, reopens_port_after_server_closed_first, reopens_ipv6_port_after_server_closed_first
 """
 
 import socket

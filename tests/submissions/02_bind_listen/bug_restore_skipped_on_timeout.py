@@ -1,6 +1,7 @@
 """Bug: the listener's timeout is restored after a successful accept() only, not in a finally, so a TimeoutError leaves the listener with the borrowed timeout.
 
 Should fail: accept_one(listener, 0.2) with nobody connecting raises TimeoutError, and afterwards listener.gettimeout() is 0.2 instead of its old value.
+Caught by: accept_one_keeps_listener_timeout_after_timeout_error
 """
 
 import socket

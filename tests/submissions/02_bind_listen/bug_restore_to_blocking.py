@@ -1,6 +1,7 @@
 """Bug: instead of restoring the listener's previous timeout, accept_one resets it to None ('back to blocking'), discarding a timeout the caller had set.
 
 Should fail: with listener.settimeout(3.0) beforehand, listener.gettimeout() is None after accept_one instead of 3.0.
+Caught by: accept_one_keeps_listener_timeout, accept_one_keeps_other_listener_modes
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: SO_REUSEADDR is set after bind(), but the kernel consults it during bind(), so it cannot help with a port left in TIME_WAIT.
 
 Should fail: getsockopt(SO_REUSEADDR) reads 1, yet re-opening the same port right after a connection the server closed first raises OSError EADDRINUSE.
+Caught by: reopens_port_after_server_closed_first, reopens_ipv6_port_after_server_closed_first
 """
 
 import socket

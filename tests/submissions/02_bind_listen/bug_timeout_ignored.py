@@ -1,6 +1,7 @@
 """Bug: accept_one calls listener.accept() and ignores its timeout argument, so a server waiting for a client that never comes hangs forever.
 
 Should fail: accept_one(listener, 0.2) with nobody connecting does not raise TimeoutError; the call never returns (on a listener with no timeout).
+Caught by: accept_one_times_out, accept_one_uses_its_own_timeout, accept_one_keeps_other_listener_modes
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: accept_one sets the listener's timeout and never puts it back, so the caller's listener silently changes behaviour (a short timeout makes its later accepts fail).
 
 Should fail: after accept_one(listener, 0.5), listener.gettimeout() is 0.5 instead of what it was before (None).
+Caught by: accept_one_keeps_listener_timeout, accept_one_keeps_listener_timeout_after_timeout_error
 """
 
 import socket
