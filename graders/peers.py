@@ -265,7 +265,7 @@ class Peer:
         self.log(f"received {len(got)} bytes", bytes(got))
         if action.limit is None or len(got) < action.limit:
             self.saw_eof = True
-            self.log("saw EOF: the student closed its sending side")
+            self.log("saw EOF: the other side closed its sending side")
         return True
 
     def _eof(self, partial: bytes) -> None:
@@ -273,7 +273,7 @@ class Peer:
         self.saw_eof = True
         if partial:
             self.log(f"received {len(partial)} bytes", bytes(partial))
-        self.log("saw EOF: the student closed its sending side")
+        self.log("saw EOF: the other side closed its sending side")
 
 
 def unread_bytes(sock: socket.socket) -> int:

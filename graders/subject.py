@@ -44,6 +44,7 @@ class CallResult:
     elapsed: float = 0.0
     leaked: list[str] = field(default_factory=list)
     closed_args: list[int] = field(default_factory=list)
+    arg_timeouts: list[float | None] = field(default_factory=list)  # of socket arguments, after the call
     rss_growth_kb: int = 0
     error_after_items: codec.RemoteError | None = None
     output: str = ""
@@ -330,6 +331,7 @@ def result_from_reply(func: str, shown: str, reply: dict[str, Any], socks: list[
         elapsed=float(reply.get("elapsed", 0.0)),
         leaked=[str(x) for x in reply.get("leaked", [])],
         closed_args=[int(i) for i in reply.get("closed_args", [])],
+        arg_timeouts=[t if isinstance(t, (int, float)) else None for t in reply.get("arg_timeouts", [])],
         rss_growth_kb=int(reply.get("rss_growth_kb", 0)),
         error_after_items=after if isinstance(after, codec.RemoteError) else None,
     )

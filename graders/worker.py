@@ -172,6 +172,8 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
         elapsed=elapsed,
         leaked=[describe_fd(fd) for fd in new_fds] + unclosed,
         closed_args=[i for i, s in enumerate(arg_socks) if s.fileno() == -1],
+        # A timeout lives in the socket object, so the grader's copy cannot see a change to it.
+        arg_timeouts=[s.gettimeout() if s.fileno() != -1 else None for s in arg_socks],
         rss_growth_kb=max(0, peak_rss_kb() - rss_before),
     )
     for s in arg_socks:

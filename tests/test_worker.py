@@ -198,3 +198,15 @@ def test_a_check_that_ends_before_collecting_its_call_leaves_a_usable_subject(su
     lab.start("hang", deadline=30)
     lab.close()  # the check failed before it collected the call
     assert Lab(subject).call("add", 1, 2).value == 3
+
+
+def test_the_timeout_a_call_leaves_on_a_socket_argument_is_reported(tmp_path):
+    path = tmp_path / "t.py"
+    path.write_text("def change(sock):\n    sock.settimeout(0.2)\n")
+    s = Subject(path, "t")
+    a, b = socket.socketpair()
+    try:
+        a.settimeout(3.0)
+        assert s.call("change", a).arg_timeouts == [0.2]
+    finally:
+        a.close(), b.close(), s.close()
