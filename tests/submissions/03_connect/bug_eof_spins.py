@@ -1,6 +1,7 @@
 r"""Bug: fetch_line() never checks for recv() returning b"" (EOF), so when the server closes before a newline it spins forever: recv keeps returning b"" at once and the timeout never fires.
 
 Should fail: when the server closes the connection before sending b"\n" (nothing at all, or b"abc"), fetch_line never returns and burns CPU (the call hits the grader's deadline) instead of raising EOFError.
+Caught by: fetch_line_raises_eof_when_the_server_closes_early
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: connect() tries only the first address getaddrinfo returns, so a name that resolves to an address nobody listens on first ("localhost" -> ::1, server on 127.0.0.1) is refused even though the next address would work.
 
 Should fail: when the host name resolves to two addresses and only the second one has a listener (e.g. [::1, 127.0.0.1] with the server on 127.0.0.1 only), connect() raises ConnectionRefusedError instead of returning a connected socket.
+Caught by: tries_every_address, tries_every_address_when_ipv6_comes_second, fetch_line_through_a_name_with_two_addresses
 """
 
 import socket

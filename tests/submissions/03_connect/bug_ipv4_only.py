@@ -1,6 +1,7 @@
 """Bug: connect() hard-codes socket.AF_INET (as most tutorials do), so it cannot reach a server that listens on an IPv6 address such as ::1.
 
 Should fail: connect("::1", port) to a listener on ::1 raises socket.gaierror ("Address family for hostname not supported") instead of returning a connected AF_INET6 socket; 127.0.0.1 and "localhost" still work.
+Caught by: connects_to_an_ipv6_address, tries_every_address
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: connect() does not close the socket of a failed attempt, and re-raising the saved error keeps it alive through a traceback reference cycle, so every refused connect leaks a file descriptor until the garbage collector runs.
 
 Should fail: after connect() raises ConnectionRefusedError (nothing listening), the worker has one more open fd than before the call, even after the exception is dropped (it goes away only at gc.collect(), with a ResourceWarning "unclosed <socket.socket ...>").
+Caught by: closes_the_sockets_of_failed_attempts, tries_every_address
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: fetch_line() closes its socket only on the success path (no `with`, no finally), so EOFError, ValueError and TimeoutError leave the connection open.
 
 Should fail: after fetch_line raises EOFError or ValueError the client socket is still open: one more fd in the worker while the exception is held (CPython closes it only when the exception and its traceback are released, with a ResourceWarning "unclosed <socket.socket ...>"), and the server does not see the client's FIN/RST until then.
+Caught by: fetch_line_closes_its_socket, fetch_line_raises_connection_error_on_reset
 """
 
 import socket

@@ -1,6 +1,7 @@
 r"""Bug: fetch_line() takes one recv() as the whole line; TCP is a byte stream, so a line that arrives in several pieces is cut short.
 
 Should fail: when the server sends its line in pieces (dribbled byte by byte, or with short recv counts injected), fetch_line returns only the first piece (e.g. b"h" for b"hello\n") instead of the whole line; a server sending b"abc" and closing gets b"abc" back instead of EOFError.
+Caught by: fetch_line_reads_a_line_sent_in_pieces, fetch_line_raises_eof_when_the_server_closes_early
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: connect() resets the timeout to None once connected ("the timeout was only for connecting"), so every later recv on the returned socket can block forever on a silent server.
 
 Should fail: the socket connect() returns has gettimeout() None instead of `timeout`; fetch_line against a server that accepts but never sends hangs past `timeout` (until the grader's deadline) instead of raising TimeoutError.
+Caught by: keeps_the_timeout_on_the_socket, fetch_line_times_out_on_a_silent_server
 """
 
 import socket

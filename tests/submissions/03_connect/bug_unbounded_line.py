@@ -1,6 +1,7 @@
 """Bug: fetch_line() never compares the buffer with max_line, so a server that sends bytes without a newline makes it read (and hold in memory) without bound.
 
 Should fail: when the server sends more than max_line bytes without a newline and keeps the connection open, fetch_line waits until `timeout` and raises TimeoutError (or EOFError if the server then closes, or grows memory while the server keeps sending) instead of raising ValueError at once.
+Caught by: fetch_line_rejects_an_over_long_line, fetch_line_rejects_an_endless_dribble
 """
 
 import socket

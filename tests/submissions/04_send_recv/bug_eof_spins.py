@@ -1,6 +1,7 @@
 """Bug: recv_exactly() never checks for recv() returning b"" (EOF), so when the peer closes early it loops forever: recv keeps returning b"" at once and no timeout ever fires.
 
 Should fail: when the peer sends fewer than n bytes and closes (e.g. 3 of 10), recv_exactly never returns and burns CPU (the call hits the grader's deadline) instead of raising EOFError.
+Caught by: recv_exactly_raises_eof
 """
 
 import socket

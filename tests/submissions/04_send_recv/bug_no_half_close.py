@@ -1,6 +1,7 @@
 """Bug: echo_client() never calls sock.shutdown(socket.SHUT_WR), so the server never sees EOF and keeps waiting for more, while the client waits for the server's EOF: both wait forever.
 
 Should fail: against an echo server that closes only after the client's EOF, echo_client blocks until `timeout` and raises TimeoutError (the payload was echoed, but the EOF never comes) instead of returning the echo.
+Caught by: echo_client_half_closes_and_reads_the_echo
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: recv_exactly() reads in fixed 4096-byte chunks and keeps only the first n bytes, so bytes of the next message that arrived in the same segment are read from the socket and thrown away.
 
 Should fail: when more than n bytes are already waiting (messages glued together), recv_exactly(sock, 4) returns the right 4 bytes but the bytes after them are gone from the socket: a following recv_exactly(sock, 6) or recv_all gets EOFError / b"" / a timeout instead of the next message.
+Caught by: recv_exactly_leaves_the_next_message, recv_exactly_reads_consecutive_messages
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: recv_exactly() returns the result of a single sock.recv(n), but recv(n) returns anything from 1 to n bytes: a message that arrives in pieces comes back short.
 
 Should fail: when the n bytes are dribbled in one at a time (or short recv counts are injected), recv_exactly returns fewer than n bytes (e.g. b"0" for n=10) instead of exactly n.
+Caught by: recv_exactly_collects_dribbled_bytes, recv_exactly_raises_eof
 """
 
 import socket

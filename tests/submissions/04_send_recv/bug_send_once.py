@@ -1,6 +1,7 @@
 """Bug: send_all() calls sock.send() once and ignores the count it returns, so when the kernel takes only part of the data (a full send buffer, a slow reader) the rest is silently dropped.
 
 Should fail: with short send counts injected (or a sender with a timeout facing a slow reader with a small SO_RCVBUF), the peer receives only the first part of the data (fewer bytes than len(data)) and send_all returns without error.
+Caught by: send_all_survives_short_sends, send_all_to_a_slow_reader
 """
 
 import socket

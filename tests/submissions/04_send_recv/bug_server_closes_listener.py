@@ -1,6 +1,7 @@
 """Bug: echo_server() wraps the listener in `with listener:`, so the listener it was given (and does not own) is closed when it returns.
 
 Should fail: after echo_server(listener, n) returns, the listener is closed in the worker (fileno() == -1; one fd fewer than before the call), and a second echo_server call on the same listener raises OSError [Errno 9] Bad file descriptor.
+Caught by: echo_server_leaves_the_listener_open
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: echo_server() never closes a client's connection, so the client never receives EOF: the connection stays open while the server waits in accept() for the next client.
 
 Should fail: with clients=2 and clients that connect one after another, the first client echoes fine but never gets EOF (it times out waiting), because the server holds its connection open while blocked in accept(); the connection is closed only when the next accept() rebinds the variable or the function returns.
+Caught by: echo_server_serves_clients_in_turn
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: echo_server() does a single recv() per client, echoes it and closes, as if one recv() were one message; the rest of what the client sends is never read.
 
 Should fail: a client whose payload arrives in several pieces (sent with pauses, or larger than one recv) gets back only the first piece, and since the server closes with unread data in its receive buffer (which sends a RST) the client often gets ConnectionResetError, BrokenPipeError or ENOTCONN while still sending or reading instead of a clean EOF.
+Caught by: echo_server_serves_clients_in_turn
 """
 
 import socket

@@ -1,6 +1,7 @@
 """Bug: recv_all() stops at the first recv() that returns fewer bytes than it asked for, taking a short read for the end of the data; only b"" means EOF.
 
 Should fail: when the peer's data arrives in pieces (dribbled, or short recv counts injected), recv_all returns only the first piece (e.g. b"h" of b"hello, dribbled world") instead of everything up to EOF; echo_client then returns a truncated echo too.
+Caught by: recv_all_reads_until_eof
 """
 
 import socket

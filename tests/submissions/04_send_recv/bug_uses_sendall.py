@@ -1,6 +1,7 @@
 """Bug: send_all() delegates to sock.sendall() instead of writing the loop over send() the exercise asks for.
 
 Should fail: on the grader's socket whose sendall is disabled, send_all raises the error of the disabled sendall instead of delivering the data with send().
+Caught by: send_all_sends_with_send, send_all_survives_short_sends
 """
 
 import socket
