@@ -103,7 +103,7 @@ class Lab:
         self._socks.append(sock)
         sock.bind((p.loopback(family), 0))
         sock.listen(backlog)
-        self.transcript.add("grader", f"listening socket on port {sock.getsockname()[1]} handed to the student")
+        self.transcript.add("grader", f"listening on port {sock.getsockname()[1]}")
         return sock
 
     def unused_port(self, family: socket.AddressFamily = socket.AF_INET) -> tuple[socket.socket, int]:

@@ -116,7 +116,8 @@ class Peer:
 
     def start_on(self, sock: socket.socket) -> None:
         self.sock = sock
-        sock.settimeout(PEER_BACKSTOP)
+        with contextlib.suppress(OSError):  # the check may already be ending and closing it
+            sock.settimeout(PEER_BACKSTOP)
         self._thread = threading.Thread(target=self._run, name=f"peer {self.name}", daemon=True)
         self._thread.start()
 
@@ -332,6 +333,10 @@ class ClientPeer(Peer):
             self.log(self.problem)
             self.finished.set()
             return False
+        if self.stop.is_set():  # the check ended while this client was connecting
+            sock.close()
+            self.finished.set()
+            return False
         self.log(f"connected to {address[0]} port {address[1]}")
         self.connected.set()
         self.start_on(sock)
@@ -383,7 +388,11 @@ class ServerPeer:
         timer.start()
 
     def _serve(self) -> None:
-        self.sock.settimeout(PEER_BACKSTOP)
+        try:
+            self.sock.settimeout(PEER_BACKSTOP)
+        except OSError:  # the check ended before this thread got going
+            self.all_served.set()
+            return
         for index, script in enumerate(self.scripts):
             try:
                 conn, address = self.sock.accept()
