@@ -1,4 +1,4 @@
-"""The `tcplab` command: check, watch, list, hint and grade.
+"""The `tcplab` command: check, watch, list, hint, grade and export.
 
 Exit status: `check` is non-zero when a check failed; `grade` is zero whenever grading
 itself worked; 2 means the command was used wrongly (an unknown stage, a bad path).
@@ -59,12 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stage", metavar="STAGE")
     p.set_defaults(run=cmd_hint)
 
-    p = sub.add_parser("grade", help="grade submissions (directories or .zip files) with every check")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--stage", action="append", dest="stages", metavar="STAGE", help="only these stages")
-    p.add_argument("--format", choices=("text", "json"), default="json")
-    p.add_argument("--seed", type=int, default=None)
-    p.set_defaults(run=cmd_grade)
+    add_batch_commands(sub)
+    add_packaging_commands(sub)
     return parser
 
 
@@ -129,27 +125,96 @@ def cmd_hint(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_grade(args: argparse.Namespace) -> int:
-    from graders.results import report_json
-    from graders.runner import grade_path
-
-    stages = select_stages(args.stages)
-    results = [grade_path(p, stages, hidden=True, seed=args.seed) for p in args.paths]
-    if args.format == "json":
-        print(json.dumps(report_json(results), indent=2))
-    else:
-        from graders.render_text import render
-
-        console = Console()
-        for result in results:
-            render(result, console, verbose=True)
-    return 0
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     from graders.watch import watch
 
     return watch(submission_root(args.path), args.stage, poll=args.poll)
+
+
+# -- tcplab grade, tcplab export (graders/batch.py, graders/grade_command.py) ----------------------
+def add_batch_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grade", help="grade submissions (directories or .zip files) with every check",
+                       description="Each PATH is a submission (a folder or a .zip) or a folder of them, one "
+                                   "per student (the folder or zip name is the student id). Results go to "
+                                   "the gradebook as each submission is graded; a run again skips what is "
+                                   "already graded.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--stage", action="append", dest="stages", metavar="STAGE", help="only these stages")
+    p.add_argument("--format", choices=("text", "json"), default="json")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="grade N submissions at a time")
+    p.add_argument("--gradebook", type=Path, default=Path("gradebook.db"), metavar="PATH",
+                   help="the SQLite gradebook (default: gradebook.db)")
+    p.add_argument("--no-gradebook", action="store_true", help="print the results only; keep no gradebook")
+    p.add_argument("--force", action="store_true", help="grade again what the gradebook already holds")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up on one submission after this long (default: 900)")
+    p.set_defaults(run=cmd_grade)
+
+    p = sub.add_parser("export", help="the gradebook as a CSV of grades and per-student feedback files")
+    p.add_argument("--gradebook", type=Path, default=Path("gradebook.db"), metavar="PATH")
+    p.add_argument("--csv", type=Path, default=None, metavar="FILE", help="one row per student")
+    p.add_argument("--feedback", type=Path, default=None, metavar="DIR",
+                   help="one Markdown and one HTML file per student")
+    p.set_defaults(run=cmd_export)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from graders.grade_command import grade_command
+
+    return grade_command(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from graders.grade_command import export_command
+
+    return export_command(args)
+
+
+# -- tcplab gradescope, tcplab release (graders/gradescope.py, graders/release.py) -------------------
+def add_packaging_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gradescope", help="build a Gradescope autograder bundle (instructors)")
+    p.add_argument("out", nargs="?", type=Path, default=Path("autograder.zip"), metavar="OUT.zip")
+    p.add_argument("--budget", type=int, default=None, metavar="SECONDS",
+                   help="stop grading a submission after this long and report what was graded "
+                        "(default 540; keep it below the assignment's autograder timeout)")
+    p.set_defaults(run=cmd_gradescope)
+
+    p = sub.add_parser("release", help="write the student copy of the course to a new folder (instructors)")
+    p.add_argument("out", type=Path, metavar="OUT")
+    p.add_argument("--force", action="store_true", help="replace OUT even if it is not empty")
+    p.set_defaults(run=cmd_release)
+
+
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from graders.gradescope import DEFAULT_BUDGET, build_bundle, describe
+    from graders.release import PackagingError
+
+    try:
+        bundle = build_bundle(args.out, budget=args.budget or DEFAULT_BUDGET)
+    except (PackagingError, OSError) as exc:
+        Console(stderr=True).print(f"[red]tcplab:[/] {escape(str(exc))}", soft_wrap=True)
+        return 2
+    for line in describe(bundle):
+        Console().print(escape(line), soft_wrap=True)
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from graders.release import PackagingError, build_release, describe
+
+    try:
+        release = build_release(args.out, force=args.force)
+    except (PackagingError, OSError) as exc:
+        Console(stderr=True).print(f"[red]tcplab:[/] {escape(str(exc))}", soft_wrap=True)
+        return 2
+    for line in describe(release):
+        Console().print(escape(line), soft_wrap=True)
+    return 0
 
 
 if __name__ == "__main__":

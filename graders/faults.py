@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Callable
 from typing import Any
 
 _real = {
@@ -25,12 +26,20 @@ _real = {
 }
 
 
-def install(seed: int, max_recv: int | None, max_send: int | None, only_thread: Any = None) -> None:
-    """Patches socket.socket; `only_thread` limits the faults to one thread (in-process use)."""
+def install(seed: int, max_recv: int | None, max_send: int | None, only_thread: Any = None,
+            applies_to: Callable[[], bool] | None = None) -> None:
+    """Patches socket.socket; `only_thread` limits the faults to one thread (in-process use).
+
+    `applies_to`, when given, decides per call instead: the in-process subject passes "is
+    this one of the student's threads", so that a student's server threads get the faults
+    (as every thread of a worker does) while the grader's peers in the same process don't.
+    """
     rng = random.Random(seed)
     import threading
 
     def applies() -> bool:
+        if applies_to is not None:
+            return applies_to()
         return only_thread is None or threading.current_thread() is only_thread
 
     def cap(n: int, limit: int) -> int:

@@ -1,6 +1,8 @@
 """Per-student feedback: one submission's results as Markdown and as HTML.
 
 What a student may see: every public check's result, message, transcript and hint.
+Messages and problems (which quote student code and its exceptions) go in fenced blocks,
+shown as they are; titles and hints are the course's own text, kept as written.
 Hidden checks appear by title, status and score only — their message can quote what
 the check sent or expected, so it stays with the instructor (the gradebook keeps it).
 The HTML is built from escaped text, never from the student's strings as markup.
@@ -13,7 +15,8 @@ import html
 from graders.results import CheckResult, StageResult, SubmissionResult
 
 MARKS = {"passed": "✔", "failed": "✘", "error": "!", "timeout": "⏱", "skipped": "·", "missing": "?"}
-HIDDEN_NOTE = "hidden check: only its result is shown"
+HIDDEN_NOTE = "hidden check"
+HIDDEN_FAILED_NOTE = "hidden check: only its result is shown"
 
 
 def fmt(points: float) -> str:
@@ -27,7 +30,7 @@ def render_feedback_markdown(result: SubmissionResult, *, student: str | None = 
     out.append(f"**Total: {fmt(result.score)} / {fmt(result.max_score)} points**")
     out.append("")
     if result.problem:
-        out += [f"> {md_inline(result.problem)}", ""]
+        out += [fence(result.problem), ""]
     out += ["| stage | status | points |", "|---|---|---|"]
     for stage in result.stages:
         out.append(f"| {md_cell(stage.stage)} {md_cell(stage.title)} | {MARKS.get(stage.status, '?')} "
@@ -39,10 +42,10 @@ def render_feedback_markdown(result: SubmissionResult, *, student: str | None = 
 
 
 def stage_markdown(stage: StageResult) -> list[str]:
-    out = [f"## {md_inline(stage.stage)} — {md_inline(stage.title)}: "
+    out = [f"## {stage.stage} — {course_text(stage.title)}: "
            f"{stage.status}, {fmt(stage.score)} / {fmt(stage.max_score)}", ""]
-    if stage.problem:
-        out += [f"> {md_inline(stage.problem)}", ""]
+    if stage.problem:  # an import error quotes the student's code: a fenced block shows it as it is
+        out += [fence(stage.problem), ""]
     for check in stage.checks:
         out += check_markdown(check)
     return out
@@ -50,10 +53,10 @@ def stage_markdown(stage: StageResult) -> list[str]:
 
 def check_markdown(check: CheckResult) -> list[str]:
     mark = MARKS.get(check.status, "?")
-    head = f"- {mark} **{md_inline(check.title or check.name)}** — {check.status}, " \
+    head = f"- {mark} **{course_text(check.title or check.name)}** — {check.status}, " \
            f"{fmt(check.score)} / {fmt(check.max_score)}"
     if check.hidden:
-        return [f"{head} _({HIDDEN_NOTE})_", ""]
+        return [f"{head} _({HIDDEN_FAILED_NOTE if check.status != 'passed' else HIDDEN_NOTE})_", ""]
     out = [head]
     if check.status != "passed":
         if check.message:
@@ -64,13 +67,18 @@ def check_markdown(check: CheckResult) -> list[str]:
             out += ["", f"  Short reads and writes were injected with seed {check.seed} "
                         f"(replay: `tcplab check --seed {check.seed}`)."]
         if check.hint:
-            out += ["", f"  **Hint:** {md_inline(check.hint)}"]
+            out += ["", f"  **Hint:** {course_text(check.hint)}"]
     out.append("")
     return out
 
 
+def course_text(text: str) -> str:
+    """Titles and hints are the course's own Markdown (`code` in backticks): one line, kept as written."""
+    return " ".join(text.split())
+
+
 def md_inline(text: str) -> str:
-    """Text safe on one Markdown line: no newlines, no raw HTML, emphasis characters escaped."""
+    """Text from outside (a student id, a path) safe on one Markdown line: no raw HTML, no markup."""
     text = " ".join(text.split())
     for ch in "\\`*[]<>|":
         text = text.replace(ch, "\\" + ch)
@@ -146,7 +154,8 @@ def check_html(check: CheckResult) -> str:
             f"<strong>{e(check.title or check.name)}</strong> — {e(check.status)}, "
             f"{fmt(check.score)} / {fmt(check.max_score)}")
     if check.hidden:
-        return f'<li>{head} <em class="hidden">({HIDDEN_NOTE})</em></li>'
+        note = HIDDEN_FAILED_NOTE if check.status != "passed" else HIDDEN_NOTE
+        return f'<li>{head} <em class="hidden">({note})</em></li>'
     parts = [head]
     if check.status != "passed":
         if check.message:
