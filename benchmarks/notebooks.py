@@ -81,7 +81,7 @@ def main() -> None:
         autograde, grade, checks = [], [], []
         for _ in range(args.runs):  # interleaved, so that load on the machine hits both alike
             autograde.append(run([sys.executable, "-m", "nbgrader", "autograde", "*", "--force"], course))
-            grade.append(run([sys.executable, "-m", "graders.cli", "grade", str(SOLUTIONS)], ROOT))
+            grade.append(run([sys.executable, "-m", "graders.cli", "grade", str(SOLUTIONS), "--no-gradebook"], ROOT))
             checks.append(in_process_seconds())
     a, g, c = statistics.median(autograde), statistics.median(grade), statistics.median(checks)
     print(f"{len(stages)} stages, reference solutions, median of {args.runs} runs, {os.cpu_count()} CPUs")

@@ -249,7 +249,7 @@ def test_the_untouched_release_gets_zero(graded_course):
 def test_a_known_bug_loses_the_points_tcplab_grade_takes_off(graded_course, tmp_path):
     stage, bug_file = graded_course["bug_stage"], graded_course["bug_file"]
     submission = as_submission(tmp_path, stage, bug_file, "script")
-    done = tcplab("grade", str(submission), "--stage", stage.id, "--format", "json")
+    done = tcplab("grade", str(submission), "--stage", stage.id, "--format", "json", "--no-gradebook")
     assert done.returncode == 0, done.stderr
     script = {c["id"].split(".", 1)[1]: c for c in json.loads(done.stdout)["submissions"][0]["stages"][0]["checks"]}
     notebook_scores = _cell_scores(graded_course["course"], "buggy", stage)
