@@ -137,6 +137,33 @@ def grades(gradebook: Path) -> dict[str, float]:
         db.close()
 
 
+def check_differences(first: Path, second: Path) -> list[str]:
+    """Checks whose status differs between two gradebooks (each student's latest submission)."""
+    db = sqlite3.connect(first)
+    try:
+        db.execute("ATTACH ? AS other", (str(second),))
+        rows = db.execute(
+            "SELECT a.student, ca.check_id, ca.status, cb.status FROM submissions a "
+            "JOIN other.submissions b ON b.student = a.student "
+            "JOIN check_results ca ON ca.submission_id = a.id "
+            "JOIN other.check_results cb ON cb.submission_id = b.id AND cb.check_id = ca.check_id "
+            "WHERE ca.status != cb.status "
+            "AND a.id IN (SELECT MAX(id) FROM submissions GROUP BY student) "
+            "AND b.id IN (SELECT MAX(id) FROM other.submissions GROUP BY student) ORDER BY a.student"
+        ).fetchall()
+    finally:
+        db.close()
+    return [f"{student} {check} {a}→{b}" for student, check, a, b in rows]
+
+
+def rows_per_student(gradebook: Path) -> set[int]:
+    db = sqlite3.connect(gradebook)
+    try:
+        return {n for (n,) in db.execute("SELECT COUNT(*) FROM submissions GROUP BY student")}
+    finally:
+        db.close()
+
+
 def committed(gradebook: Path) -> int:
     try:
         db = sqlite3.connect(gradebook, timeout=1)
@@ -199,7 +226,9 @@ def main() -> None:
     for jobs in jobs_list[1:]:
         differ = sorted(s for s in base if results[jobs].get(s) != base[s])
         print(f"grades at --jobs {jobs} equal to --jobs {jobs_list[0]}: "
-              f"{'yes' if not differ else 'no, ' + str(len(differ)) + ' differ: ' + ', '.join(differ[:5])}")
+              f"{'yes' if not differ else f'no, {len(differ)} students differ'}")
+        for line in check_differences(tmp / f"gradebook-jobs{jobs_list[0]}.db", tmp / f"gradebook-jobs{jobs}.db"):
+            print(f"    {line}")
 
     last = jobs_list[-1]
     wall, _, stderr = grade(klass, tmp / f"gradebook-jobs{last}.db", last, args.stages)
@@ -211,11 +240,15 @@ def main() -> None:
     wall, _, stderr = grade(klass, gradebook, last, args.stages)
     graded, skipped, errors = summary(stderr)
     final = grades(gradebook)
-    same = final == results[last]
+    differ = sorted(s for s in final if results[last].get(s) != final[s])
     print(f"interrupted (SIGKILL after {before:.1f} s, {kept}/{args.count} committed), then run again "
           f"(--jobs {last}): {wall:.1f} s wall, {skipped} skipped, {graded} graded; "
-          f"{before + wall:.1f} s in all against {walls[last]:.1f} s uninterrupted; "
-          f"final grades equal to the uninterrupted run: {'yes' if same else 'no'}")
+          f"{before + wall:.1f} s in all against {walls[last]:.1f} s uninterrupted")
+    print(f"    every student graded exactly once: {'yes' if rows_per_student(gradebook) == {1} else 'no'} "
+          f"({len(final)} students); grades equal to the uninterrupted run: "
+          f"{'yes' if not differ else f'no, {len(differ)} students differ'}")
+    for line in check_differences(tmp / f"gradebook-jobs{last}.db", gradebook):
+        print(f"    {line}")
     if args.keep:
         print(f"kept: {tmp}")
     else:
