@@ -67,6 +67,7 @@ def grade_command(args: argparse.Namespace) -> int:
             return fail(f"{exc} (use --gradebook PATH, or --no-gradebook)")
     jobs = expand(args.paths)
     isolation = iso.detect()
+    err.print(f"tcplab: sandbox: {escape(isolation.describe())}", highlight=False)
     for note in isolation.notes:
         err.print(f"[yellow]tcplab: sandbox:[/] {escape(note)}")
 

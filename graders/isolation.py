@@ -4,8 +4,10 @@ Three levels, the best that works is chosen once per batch (TCPLAB_ISOLATION=nam
 userns|none forces one, for tests and for kernels that misbehave):
 
 - "namespaces" (we are root, as on Gradescope): `unshare --net --pid --mount`; the child
-  joins its job's pids and memory cgroups, hides the secrets, makes the filesystem
-  read-only and becomes the job slot's own unprivileged uid (61000 + slot by default).
+  joins its job's pids and memory cgroups, confines the filesystem to the system folders
+  and the paths grading needs (another clone of the course elsewhere is out of sight too),
+  hides the secrets among those, makes the filesystem read-only and becomes the job
+  slot's own unprivileged uid (61000 + slot by default).
 - "userns" (not root, user namespaces allowed): the same with `unshare --user
   --map-root-user`; instead of another uid the child drops every capability. Student
   code still runs as the instructor's uid outside, so the read-only, hiding mounts are
@@ -58,8 +60,8 @@ class Isolation:
 
     def describe(self) -> str:
         parts = {
-            "namespaces": "own network, pid and mount namespaces",
-            "userns": "own user, network, pid and mount namespaces",
+            "namespaces": "own network, pid and mount namespaces (a read-only view of the system and the engine)",
+            "userns": "own user, network, pid and mount namespaces (a read-only view of the system and the engine)",
             "none": "no namespaces",
         }[self.level]
         if self.switch_uid:

@@ -8,8 +8,10 @@ a `Lockdown` plan. The child applies it in two steps:
    namespace, and become a child subreaper when there is no pid namespace (so that a
    double-forked, setsid'd escapee is still ours to kill at the end).
 2. `after_collection()`, once pytest has imported every check (hidden ones included) and
-   before any student module is imported: in the private mount namespace, hide the
-   secrets (tmpfs over folders, /dev/null over files), make every other mount read-only
+   before any student module is imported: in the private mount namespace, confine the
+   filesystem (outside /usr, /etc and the like, only the way to the paths grading needs
+   stays visible), hide the secrets among those (tmpfs over folders, /dev/null over
+   files), make every other mount read-only
    except the job's scratch directory, then give up privilege — become the job's own
    unprivileged uid when we are root, or drop every capability inside a user namespace —
    and become non-dumpable, so that student code (running as that same uid) can neither
@@ -155,8 +157,10 @@ def after_collection(plan: Lockdown, report: Report) -> None:
         except OSError as exc:
             report.fail("making mounts private", exc)
         else:
+            needed = needed_paths(plan)
+            confine(needed, report)
             if plan.uid is not None:
-                expose(needed_paths(plan), plan.uid, plan.gid or plan.uid, report)
+                expose(needed, plan.uid, plan.gid or plan.uid, report)
             hide(plan, report)
             if plan.readonly:
                 read_only(plan, report)
@@ -170,6 +174,55 @@ def needed_paths(plan: Lockdown) -> list[str]:
              os.path.dirname(sys.executable), plan.scratch, *plan.keep}
     paths.update(p for p in sys.path if p and os.path.isdir(p))
     return sorted({os.path.realpath(p) for p in paths if p})
+
+
+# Top-level folders every program may need, left in place (read-only later). Every other
+# top-level folder (/home, /root, /opt, /srv, /tmp, a /work or /autograder) is confined.
+_SYSTEM = {"usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc", "dev", "proc", "sys", "run", "var",
+           "boot"}
+
+
+def confine(needed: list[str], report: Report) -> None:
+    """Outside the system folders, only the way to `needed` stays visible.
+
+    Each confined folder gets a tmpfs (mode 0711) laid over it, into which only the
+    entries on the way to a needed path are bind-mounted back, folder by folder down to
+    the needed paths themselves. So another copy of the course on the machine (a clone in
+    /home, a checkout in /work) or another batch's files in /tmp are as invisible to
+    student code as this course's own solutions, which `hide` covers inside the paths kept.
+    """
+    wanted = sorted({p for p in needed if p != "/" and os.path.lexists(p)})
+    wanted = [p for p in wanted if not any(_covers(q, p) and q != p for q in wanted)]
+    tree: dict[str, Any] = {}
+    for path in wanted:
+        node = tree
+        parts = Path(path).parts[1:]
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = None  # kept whole
+    confined = []
+    for top in sorted(os.listdir("/")):
+        folder = "/" + top
+        if top in _SYSTEM or os.path.islink(folder) or not os.path.isdir(folder):
+            continue
+        if tree.get(top, {}) is None:  # a needed path is a whole top-level folder
+            continue
+        if _confine_folder(folder, tree.get(top, {}), report):
+            confined.append(folder)
+    if confined:
+        report.ok(f"confined: {', '.join(confined)} (only the paths grading needs)")
+
+
+def _confine_folder(folder: str, node: dict[str, Any], report: Report) -> bool:
+    try:
+        _overlay_keeping(folder, sorted(name for name in node if os.path.lexists(os.path.join(folder, name))))
+    except OSError as exc:
+        report.fail(f"confining {folder}", exc)
+        return False
+    for name, below in node.items():
+        if below is not None and os.path.isdir(os.path.join(folder, name)):
+            _confine_folder(os.path.join(folder, name), below, report)
+    return True
 
 
 def _traversable(path: str, uid: int, gid: int) -> bool:

@@ -344,6 +344,8 @@ def test_setup_sh_provisions_a_fresh_python_for_grading(bundle, tmp_path):
     done = subprocess.run(["bash", str(root / "source" / "setup.sh")], capture_output=True, text=True,
                           env={**env, "TCPLAB_AUTOGRADER_ROOT": str(root), "TCPLAB_PYTHON": python}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    hidden = root / "source" / "graders" / "hidden"
+    assert os.stat(hidden).st_mode & 0o077 == 0, "the hidden checks stay readable by student code's uid"
     shown = subprocess.run([python, "-m", "pip", "show", "nbgrader"], capture_output=True, text=True)
     assert shown.returncode != 0, "setup.sh installed the notebook tooling"
     found = subprocess.run([python, "-c", "import graders; print(graders.__file__)"], cwd="/", env=env,

@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -29,13 +30,13 @@ HOSTILE = HERE / "hostile"
 MARKER = "tcplab-hostile-marker"
 PORTS = {47474, 47475, 47476}  # the squatter's and the daemon's unusual ports
 ISOLATION = detect()
-# Without a mount namespace, secrets are hidden only by file permissions, and without a
-# separate uid the gradebook is as writable to student code as to the grader: those two
-# protections are claimed, and tested, only where they exist.
-# And only pid 1 of a pid namespace ignores the signals it does not handle.
+# Without a mount namespace, secrets are hidden only by file permissions (a clone of the
+# course is world-readable), and without a separate uid the gradebook is as writable to
+# student code as to the grader: those protections are claimed, and tested, only where
+# they exist. And only pid 1 of a pid namespace ignores the signals it does not handle.
 PROTECTS_FILES = ISOLATION.namespaces or ISOLATION.switch_uid
-UNPROTECTED = {"steal_secrets", "write_gradebook", "fake_result"} if not PROTECTS_FILES else set()
-UNPROTECTED |= {"signal_grader"} if not ISOLATION.namespaces else set()
+UNPROTECTED = {"write_gradebook", "fake_result"} if not PROTECTS_FILES else set()
+UNPROTECTED |= {"steal_secrets", "signal_grader"} if not ISOLATION.namespaces else set()
 
 
 def hostile_modules() -> list[tuple[str, Path]]:
@@ -86,12 +87,17 @@ def graded_batch(tmp: str) -> dict:
     """Builds the class (honest first and last), grades it once, and records what it saw."""
     root = Path(tmp)
     klass, gradebook = root / "class", root / "gradebook.db"
+    # Another clone of the course on the machine, world-readable as a clone is (pytest's
+    # own temporary folders are private to their user: this one must not be).
+    elsewhere = Path(tempfile.mkdtemp(prefix="tcplab-another-clone-"))
+    os.chmod(elsewhere, 0o755)
+    shutil.copytree(SOLUTIONS, elsewhere / "solutions")
     names = []
     for stage_id, module in hostile_modules():
         stage = next(s for s in all_stages() if s.id == stage_id)
         folder = klass / f"{stage.number:02d}-{module.stem}" / stage.id
         folder.mkdir(parents=True)
-        source = module.read_text().replace("@GRADEBOOK@", str(gradebook))
+        source = module.read_text().replace("@GRADEBOOK@", str(gradebook)).replace("@ELSEWHERE@", str(elsewhere))
         (folder / stage.filename).write_text(source)
         names.append(folder.parent.name)
     stage_ids = sorted({s for s, _ in hostile_modules()})
@@ -102,8 +108,11 @@ def graded_batch(tmp: str) -> dict:
     ports_before = listening_ports()
     args = [sys.executable, "-m", "graders.cli", "grade", str(klass), "--jobs", "2", "--gradebook", str(gradebook),
             "--format", "json"] + [a for s in stage_ids for a in ("--stage", s)]
-    proc = subprocess.Popen(args, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=600)
+    try:
+        proc = subprocess.Popen(args, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
     return {
         "returncode": proc.returncode, "stdout": out, "stderr": err,
         "results": {s["student"]: s for s in json.loads(out)["submissions"]} if out.strip() else {},

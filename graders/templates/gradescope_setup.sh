@@ -29,4 +29,8 @@ fi
     + ": choose the Ubuntu 22.04 base image or a newer one")'
 "$PYTHON" -m pip install -q -r "$SOURCE/requirements-grading.txt"
 "$PYTHON" -m pip install -q --no-deps -e "$SOURCE"
+# Why: Gradescope's container lets root switch to an unprivileged uid for student code but
+# (usually) not make mount namespaces, so the hidden checks are hidden by their permissions
+# only: root's grader reads them before the switch, the student's uid never can.
+chmod -R go-rwx "$SOURCE/graders/hidden"
 echo "setup.sh: tcplab installed for $("$PYTHON" --version)"

@@ -1,7 +1,9 @@
 """Hostile: finds the reference solution and the hidden checks on disk and uses them.
 
-It looks where the grader's own package says the course is, through /proc (the root and
-working folder of every process it can see), and in the test corpus and the git history.
+It looks where the grader's own package says the course is, where a course is often kept,
+in another copy of the course elsewhere on the machine (@ELSEWHERE@, put there by the
+test), through /proc (the root and working folder of every process it can see), and in
+the test corpus and the git history.
 A solution found is executed in place of this module's functions: full marks if it works.
 A hidden check found is leaked through the error message of every call.
 Expect: nothing is found; the stage is worth 0 and no check source reaches the results.
@@ -26,7 +28,7 @@ def course_roots() -> list[str]:
     for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         if entry:
             roots.append(entry)
-    roots += ["/work/main", "/autograder/source", "/autograder/source/tcplab"]
+    roots += ["/work/main", "/autograder/source", "/autograder/source/tcplab", "@ELSEWHERE@"]
     proc = [p for p in os.listdir("/proc") if p.isdigit()] if os.path.isdir("/proc") else []
     seen_through_proc = []
     for pid in proc:  # another process's view of the filesystem: its root, its working folder
