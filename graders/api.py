@@ -7,6 +7,7 @@ A check is `def test_x(lab): "title"` decorated with @check; `lab` is a graders.
 
 from graders.checks import CallTimedOut, CodeError, Failure, NotImplementedYet, check
 from graders.peers import (
+    AwaitRead,
     Close,
     Pause,
     Recv,
@@ -29,7 +30,7 @@ from graders.protocols import (
 from graders.transcript import describe_difference, show_bytes
 
 __all__ = [
-    "MAX_FRAME", "CallTimedOut", "Close", "CodeError", "Failure", "NotImplementedYet", "Pause", "Recv",
+    "AwaitRead", "MAX_FRAME", "CallTimedOut", "Close", "CodeError", "Failure", "NotImplementedYet", "Pause", "Recv",
     "RecvAll", "RecvLine", "Reset", "Send", "ShutWr", "Stall", "check", "decode_frames",
     "describe_difference", "dribble", "encode_file_header", "encode_frame", "file_message", "show_bytes",
     "unread_bytes",

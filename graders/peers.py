@@ -7,6 +7,7 @@ A peer's behaviour is data — a script of actions — run by one generic runner
     Recv(n) / RecvLine() / RecvAll()    read what the student sends (RecvAll(pause=..) reads slowly)
     ShutWr()  Close()  Reset()          half-close (FIN), close, abort (RST via SO_LINGER 0)
     Pause(s)  Stall()                   deliberate pacing; hold the connection silently until the check ends
+    AwaitRead()                         wait until the student has read everything sent so far
 
 Where a peer is put: `connected_pair` (the student gets the other end of a live TCP
 connection), `ClientPeer` (connects to a student's server) and `ServerPeer` (listens
@@ -87,7 +88,13 @@ class Stall:
     pass
 
 
-Action = Send | Recv | RecvLine | RecvAll | ShutWr | Close | Reset | Pause | Stall
+@dataclass(frozen=True)
+class AwaitRead:
+    """Wait (up to BARRIER_PATIENCE) until the student's program has read what was sent:
+    a reset after it then meets a student that holds those bytes, never one still connecting."""
+
+
+Action = Send | Recv | RecvLine | RecvAll | ShutWr | Close | Reset | Pause | Stall | AwaitRead
 
 
 def dribble(data: bytes) -> Send:
@@ -189,6 +196,9 @@ class Peer:
             self.log("goes silent, keeping the connection open")
             self.stop.wait()
             return False
+        if isinstance(action, AwaitRead):
+            self._wait_until_read()
+            return True
         raise TypeError(f"unknown action {action!r}")
 
     def _send(self, action: Send) -> bool:
@@ -212,11 +222,21 @@ class Peer:
         return True
 
     def _wait_until_read(self) -> None:
-        if self.watch is None:
+        """Until the student's end holds no unread byte: its FIONREAD where the grader has
+        that socket, else its receive queue in /proc/net/tcp (a connection the student made
+        or accepted); a 2 ms pause where neither can be seen."""
+        assert self.sock is not None
+        if self.watch is not None:
+            def unread() -> int | None:
+                return unread_bytes(self.watch)  # type: ignore[arg-type]
+        else:
+            def unread() -> int | None:
+                return unread_at_other_end(self.sock)  # type: ignore[arg-type]
+        if unread() is None:
             self.stop.wait(0.002)
             return
         deadline = time.monotonic() + BARRIER_PATIENCE
-        while unread_bytes(self.watch) and time.monotonic() < deadline and not self.stop.is_set():
+        while unread() and time.monotonic() < deadline and not self.stop.is_set():
             self.stop.wait(0.0005)
 
     def _recv_exactly(self, n: int) -> bool:
@@ -285,6 +305,30 @@ def unread_bytes(sock: socket.socket) -> int:
     except OSError:
         return 0
     return int.from_bytes(buf, "little" if struct.pack("=I", 1)[0] == 1 else "big")
+
+
+def unread_at_other_end(sock: socket.socket) -> int | None:
+    """How many bytes wait unread at the other end of `sock`, a loopback connection whose
+    other end is a socket of this machine: that socket's rx_queue in /proc/net/tcp(6),
+    found by its ports (ours, mirrored). 0 once it is gone; None without /proc."""
+    try:
+        ours, theirs = sock.getsockname()[1], sock.getpeername()[1]
+    except OSError:
+        return 0
+    local, remote = f":{theirs:04X}", f":{ours:04X}"
+    found_table = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):  # a dual-stack student socket is in tcp6
+        try:
+            with open(table, encoding="ascii") as f:
+                found_table = True
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if fields[1].endswith(local) and fields[2].endswith(remote):
+                        return int(fields[4].split(":")[1], 16)
+        except OSError:
+            continue
+    return 0 if found_table else None
 
 
 def loopback(family: socket.AddressFamily) -> str:
@@ -366,6 +410,7 @@ class ServerPeer:
         self._filler: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.all_served = threading.Event()
+        self.connected = threading.Event()  # the first client was accepted
         if mode == "now":
             self.listen()
         elif mode == "full":
@@ -403,9 +448,22 @@ class ServerPeer:
                         script, self.transcript, self.stop)
             peer.log(f"accepted a connection from {address[0]} port {address[1]}")
             self.peers.append(peer)
+            self.connected.set()
             peer.start_on(conn)
             peer.wait(PEER_BACKSTOP)
         self.all_served.set()
+
+    def first_served(self, timeout: float) -> Peer | None:
+        """The first client's peer once its script has ended; None if no client came.
+
+        Judge what a server received only through this: a client that returns early (say,
+        without waiting for the answer) may have sent everything before the peer has read it.
+        """
+        end = time.monotonic() + timeout
+        if not self.connected.wait(timeout):
+            return None
+        self.peers[0].wait(max(0.0, end - time.monotonic()))
+        return self.peers[0]
 
     def shutdown(self) -> None:
         for peer in self.peers:

@@ -5,7 +5,7 @@ import graders.api
 
 def test_the_check_authoring_surface_is_pinned():
     assert sorted(graders.api.__all__) == sorted([
-        "MAX_FRAME", "CallTimedOut", "Close", "CodeError", "Failure", "NotImplementedYet", "Pause", "Recv",
+        "AwaitRead", "MAX_FRAME", "CallTimedOut", "Close", "CodeError", "Failure", "NotImplementedYet", "Pause", "Recv",
         "RecvAll", "RecvLine", "Reset", "Send", "ShutWr", "Stall", "check", "decode_frames",
         "describe_difference", "dribble", "encode_file_header", "encode_frame", "file_message", "show_bytes",
         "unread_bytes",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
-from graders.api import Close, Recv, RecvAll, Reset, Send, ShutWr, Stall, dribble
+from graders.api import AwaitRead, Close, Recv, RecvAll, Reset, Send, ShutWr, Stall, dribble
 from graders.lab import Lab
-from graders.peers import unread_bytes
+from graders.peers import unread_at_other_end, unread_bytes
 
 
 class NoSubject:
@@ -30,6 +31,44 @@ def test_dribble_delivers_one_byte_per_recv(lab):
     while chunk := sock.recv(100):
         pieces.append(chunk)
     assert pieces == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
+def test_dribble_waits_for_a_slow_reader_on_a_connection_the_student_made(lab):
+    """The grader has no handle on a socket the student code made: the barrier reads its
+    receive queue from /proc/net/tcp instead, so a slow reader still gets one byte per recv."""
+    server = lab.server([dribble(b"abcd"), Close()])
+    with socket.create_connection(server.address, timeout=10) as sock:
+        pieces = []
+        while True:
+            time.sleep(0.02)  # a slow reader: without the barrier, bytes pile up meanwhile
+            chunk = sock.recv(100)
+            if not chunk:
+                break
+            pieces.append(chunk)
+    assert pieces == [b"a", b"b", b"c", b"d"]
+
+
+def test_a_reset_after_await_read_meets_a_reader_that_has_the_bytes(lab):
+    server = lab.server([Send(b"partial"), AwaitRead(), Reset()])
+    with socket.create_connection(server.address, timeout=10) as sock:
+        time.sleep(0.05)  # the reset waits for this read, however late it comes
+        assert sock.recv(100) == b"partial"
+        with pytest.raises(ConnectionResetError):
+            sock.recv(100)
+
+
+def test_unread_bytes_at_the_other_end_come_from_its_receive_queue():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with socket.create_connection(listener.getsockname(), timeout=10) as ours:
+            theirs, _ = listener.accept()
+            with theirs:
+                ours.sendall(b"12345")
+                deadline = time.monotonic() + 10
+                while unread_at_other_end(ours) != 5 and time.monotonic() < deadline:
+                    time.sleep(0.001)  # polling the queue until loopback has delivered
+                assert unread_at_other_end(ours) == 5
+                assert theirs.recv(100) == b"12345"
+                assert unread_at_other_end(ours) == 0
 
 
 def test_glued_messages_arrive_in_one_recv(lab):

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from graders.api import CallTimedOut, Failure, Pause, RecvAll, Reset, Send, Stall, check
+from graders.api import AwaitRead, CallTimedOut, Failure, RecvAll, Reset, Send, Stall, check
 
 # Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
 DEADLINE = 10.0
@@ -248,11 +248,10 @@ def test_fetch_line_times_out_on_a_silent_server(lab):
 @check(points=0.5, hint=RESET_HINT)
 def test_fetch_line_raises_connection_error_on_reset(lab):
     """fetch_line() raises a ConnectionError, and closes its socket, when the server resets mid-line"""
-    # Deliberate pacing: a reset that overtakes the handshake surfaces inside connect()
-    # (SO_ERROR), where even a leaky fetch_line has nothing to leak. 50 ms lets the student
-    # get connected first; on a slower machine a leak can then slip by, a correct solution
-    # can never fail.
-    server = _serving(lab, [Send(b"partial"), Pause(0.05), Reset()])
+    # The reset waits until the student has read b"partial": a reset that overtook the
+    # handshake would surface inside connect(), where even a leaky fetch_line has nothing to
+    # leak, and one that overtook the data would spare a one-recv fetch_line its b"partial".
+    server = _serving(lab, [Send(b"partial"), AwaitRead(), Reset()])
     result = lab.call("fetch_line", *server.address, deadline=HANG_DEADLINE)
     lab.expect_raises(result, ConnectionError, hint=RESET_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_HINT)
