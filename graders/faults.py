@@ -6,7 +6,8 @@ faults on, every `recv(n)` asks the kernel for at most a small random number of 
 and every `send(data)` passes the kernel only a short prefix: both are behaviours that
 TCP allows at any time. Code that loops is unaffected; code that does not fails every
 time, whatever the seed (the seed only moves the split points, and is printed so a
-failure can be replayed).
+failure can be replayed). Without --seed, a check's seed comes from its name, so the
+same code meets the same split points, and gets the same verdict, on every run.
 
 Only the `socket.socket` class is patched, and only while a call runs, so it covers the
 student's own sockets, accepted sockets and `makefile()` readers alike.

@@ -14,6 +14,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,10 +34,16 @@ class SubjectLike(Protocol):
     def start(self, func: str, *args: Any, **options: Any) -> PendingCall: ...
 
 
+def default_seed(check: str) -> int:
+    """The fault seed of a check when none is given: from its name, so that grading the same
+    code twice gives the same verdict (a random one when there is no name)."""
+    return zlib.crc32(check.encode()) % 10**6 + 1 if check else random.randrange(1, 10**6)
+
+
 class Lab:
-    def __init__(self, subject: SubjectLike, seed: int | None = None) -> None:
+    def __init__(self, subject: SubjectLike, seed: int | None = None, check: str = "") -> None:
         self.subject = subject
-        self.seed = seed if seed is not None else random.randrange(1, 10**6)
+        self.seed = seed if seed is not None else default_seed(check)
         self.transcript = Transcript()
         self._stop = threading.Event()
         self._peers: list[Any] = []

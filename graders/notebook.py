@@ -114,7 +114,7 @@ def find_check(stage: Stage | str, name: str) -> NotebookCheck:
 def run_check(check: NotebookCheck, namespace: Mapping[str, Any], *, seed: int | None = None) -> CheckResult:
     """Runs one check against the functions in `namespace`; its result as `tcplab check` gives it."""
     subject = InProcessSubject(namespace)
-    lab = Lab(subject, seed=seed)
+    lab = Lab(subject, seed=seed, check=check.func.__name__)
     spec = check.spec
     outcome: dict[str, Any] = {}
     started = time.monotonic()

@@ -76,7 +76,7 @@ class Collector:
     @pytest.fixture
     def lab(self, request: pytest.FixtureRequest) -> Any:
         stage = self._stage_of(request.node)
-        lab = Lab(self.subject(stage), seed=self.seed)
+        lab = Lab(self.subject(stage), seed=self.seed, check=request.node.name)
         self._labs[request.node.nodeid] = lab
         try:
             yield lab
