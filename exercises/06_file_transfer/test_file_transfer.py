@@ -398,6 +398,7 @@ def test_send_file_sends_an_empty_file(lab):
     peer, sock = lab.connection([Recv(len(upload)), Send(b"OK\n")], name="receiver")
     result = lab.call("send_file", sock, str(path))
     lab.returned(result, hint=SEND_EMPTY_HINT)
+    peer.wait(DEADLINE)  # a send_file that returns before the answer may be ahead of the receiver
     if bytes(peer.received) != upload:
         raise Failure("the receiver got the wrong bytes for an empty file", expected=repr(upload),
                       actual=repr(bytes(peer.received)), hint=SEND_EMPTY_HINT)
@@ -417,7 +418,7 @@ def test_upload_closes_its_socket(lab):
         else:
             lab.expect_raises(result, "TransferError", hint=ANSWER_HINT)
         lab.expect_no_leaks(result, hint=UPLOAD_HINT)
-        peer = server.peers[0] if server.peers else None
+        peer = server.first_served(DEADLINE)
         if peer is None or bytes(peer.received) != upload:
             raise Failure("the server did not receive the upload", expected=f"{len(upload)} bytes",
                           actual=repr(bytes(peer.received)) if peer else "no connection", hint=UPLOAD_HINT)

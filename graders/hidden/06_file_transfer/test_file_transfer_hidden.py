@@ -394,7 +394,7 @@ def test_upload_over_ipv6_and_timeout(lab):
     result = lab.call("upload", "::1", server.address[1], str(path), kwargs={"timeout": DEADLINE})
     lab.returned(result, hint=UPLOAD_HINT)
     lab.expect_no_leaks(result, hint=UPLOAD_HINT)
-    peer = server.peers[0] if server.peers else None
+    peer = server.first_served(DEADLINE)
     if peer is None or bytes(peer.received) != upload:
         raise Failure("the IPv6 server did not receive the upload", expected=f"{len(upload)} bytes",
                       actual=repr(bytes(peer.received)) if peer else "no connection", hint=UPLOAD_HINT)
