@@ -22,6 +22,11 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # A grade cell runs one check; a check bounds itself (its calls have deadlines, the check a
 # 60 s backstop), so this limit is only a last resort against a kernel that stopped answering.
 c.Execute.timeout = 180
+# Why 60 s: after a cell's reply, nbgrader waits this long for the kernel's last output and
+# its "idle" message and otherwise gives up on the whole notebook ("There was an error
+# processing assignment"). nbclient's 4 s default was exceeded on a 2-core machine running
+# two test suites under stress-ng; a grading machine busy with a class can be as slow.
+c.Execute.iopub_timeout = 60
 
 
 class HideHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by default, as GetGrades is

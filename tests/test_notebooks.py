@@ -50,12 +50,20 @@ def check_of(cell: nbformat.NotebookNode) -> str:
     return found["name"]
 
 
+def _errors_of(log: str) -> str:
+    """nbgrader's log, from its first traceback or error on (its tail alone only says that
+    an assignment failed, not why)."""
+    starts = [i for i in (log.find("Traceback"), log.find("| ERROR]")) if i >= 0]
+    first = min(starts) if starts else max(0, len(log) - 4000)
+    return log[max(0, first - 500):][:8000]
+
+
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # nbgrader runs `alembic`
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                           capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{_errors_of(done.stderr)}"
     return done
 
 
