@@ -46,14 +46,15 @@ from graders.stages import Stage, select_stages
 class LockingCollector(Collector):
     """The plugin's Collector, raising the walls between collection and the first worker."""
 
-    def __init__(self, *args: Any, plan: Lockdown, report: Report, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, plan: Lockdown, report: Report, parent_pipe: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.plan, self.report, self.locked = plan, report, False
+        self.plan, self.report, self.locked, self.parent_pipe = plan, report, False, parent_pipe
 
     def lock(self) -> None:
         if not self.locked:
             self.locked = True
-            lockdown.after_collection(self.plan, self.report)
+            lockdown.after_collection(self.plan, self.report, self.parent_pipe)
             if self.plan.pidns:
                 # As pid 1 of its namespace this process gets only the signals it handles;
                 # faulthandler's SIGSEGV handler re-raises, so student code could end it.
@@ -87,8 +88,9 @@ def only_when_due(handler: Callable[[int, Any], Any]) -> Callable[[int, Any], An
 
 
 def grade(root: Path, label: str, stages: list[Stage], *, seed: int | None, plan: Lockdown,
-          report: Report, nproc: int | None) -> SubmissionResult:
-    collector = LockingCollector(root, stages, seed=seed, limits=Limits(processes=nproc), plan=plan, report=report)
+          report: Report, nproc: int | None, parent_pipe: int | None = None) -> SubmissionResult:
+    collector = LockingCollector(root, stages, seed=seed, limits=Limits(processes=nproc), plan=plan, report=report,
+                                 parent_pipe=parent_pipe)
     files = [str(f) for stage in stages for f in stage.check_files(True)]
     try:
         if files:
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = Lockdown.from_json(given.get("plan", {}))
         lockdown.early(plan, report)
         result = grade(args.root, args.label, select_stages(args.stages), seed=args.seed, plan=plan,
-                       report=report, nproc=given.get("nproc"))
+                       report=report, nproc=given.get("nproc"), parent_pipe=out.fileno())
         document: dict[str, Any] = {"result": result.to_json(),
                                     "sandbox": {"applied": report.applied, "failed": report.failed}}
     except Exception as exc:  # a grader fault: say it, never leave the coordinator guessing

@@ -44,6 +44,10 @@ NPROC_BUDGET = 512
 MEMORY_MAX = 4 * 1024**3
 
 UNSHARE_NS = ["--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc"]
+# Shared memory, message queues and semaphores that student code makes (mode 0666, say)
+# would outlive the grading on the host and be readable by the next submission; in an IPC
+# namespace they die with it. The UTS namespace keeps sethostname() to itself.
+IPC_UTS_NS = ["--ipc", "--uts"]
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Isolation:
     prefix: list[str] = field(default_factory=list)  # command prefix for the grading child
     switch_uid: bool = False
     cgroups: bool = False
+    ipc: bool = False  # own IPC and UTS namespaces (else: IPC objects are removed after each job)
     notes: list[str] = field(default_factory=list)  # protections missing, for the instructor
 
     @property
@@ -60,15 +65,29 @@ class Isolation:
 
     def describe(self) -> str:
         parts = {
-            "namespaces": "own network, pid and mount namespaces (a read-only view of the system and the engine)",
-            "userns": "own user, network, pid and mount namespaces (a read-only view of the system and the engine)",
+            "namespaces": "own network, pid{ipc} and mount namespaces (a read-only view of the system and the engine)",
+            "userns": "own user, network, pid{ipc} and mount namespaces (a read-only view of the system and the "
+                      "engine)",
             "none": "no namespaces",
-        }[self.level]
+        }[self.level].format(ipc=", IPC, UTS" if self.ipc else "")
         if self.switch_uid:
             parts += f", an unprivileged uid per job slot (from {UID_BASE})"
         if self.cgroups:
             parts += f", cgroup (≤{PIDS_MAX} tasks, ≤{MEMORY_MAX // 2**30} GiB)"
         return parts
+
+
+def _namespaces_that_work(unshare: list[str], probe: list[str]) -> list[str] | None:
+    """The unshare flags to use: with IPC and UTS namespaces where the system allows them."""
+    for flags in ([*UNSHARE_NS, *IPC_UTS_NS], UNSHARE_NS):
+        if _works([*unshare, *flags, "--", *probe]):
+            return list(flags)
+    return None
+
+
+def _ipc_note(flags: list[str]) -> list[str]:
+    return [] if "--ipc" in flags else [
+        "no IPC namespace: System V IPC objects left by student code are removed after each submission"]
 
 
 def _works(cmd: list[str], **kwargs: object) -> bool:
@@ -84,14 +103,18 @@ def detect(force: str | None = None) -> Isolation:
     root = os.geteuid() == 0
     unshare = shutil.which("unshare") if sys.platform.startswith("linux") else None
     probe = [shutil.which("true") or "/bin/true"]
-    if unshare and force in (None, "namespaces") and root and _works([unshare, *UNSHARE_NS, "--", *probe]):
-        return Isolation("namespaces", [unshare, *UNSHARE_NS, "--"], switch_uid=True,
-                         cgroups=bool(cgroup_roots()))
-    userns = [unshare or "unshare", "--user", "--map-root-user", *UNSHARE_NS, "--"]
-    if unshare and force in (None, "userns") and _works([*userns, *probe]):
-        return Isolation("userns", userns, cgroups=root and bool(cgroup_roots()), notes=[] if not root else [
+    if unshare and force in (None, "namespaces") and root:
+        flags = _namespaces_that_work([unshare], probe)
+        if flags is not None:
+            return Isolation("namespaces", [unshare, *flags, "--"], switch_uid=True, cgroups=bool(cgroup_roots()),
+                             ipc="--ipc" in flags, notes=_ipc_note(flags))
+    flags = _namespaces_that_work([unshare or "unshare", "--user", "--map-root-user"], probe) if unshare else None
+    if flags is not None and force in (None, "userns"):
+        notes = _ipc_note(flags) + ([] if not root else [
             "user namespaces as root: student code runs as root outside the namespace, kept off course "
             "files only by read-only and hiding mounts"])
+        return Isolation("userns", [unshare or "unshare", "--user", "--map-root-user", *flags, "--"],
+                         cgroups=root and bool(cgroup_roots()), ipc="--ipc" in flags, notes=notes)
     notes = ["no network namespace: student code can reach the network and the machine's ports",
              "no pid namespace: escaped processes are hunted through /proc (subreaper) instead"]
     switch = root and _works(
@@ -100,6 +123,8 @@ def detect(force: str | None = None) -> Isolation:
     if root and not switch:
         notes.append(f"the interpreter or the course is not readable by uid {UID_BASE}: student code runs as root")
     notes.append("no mount namespace: solutions/ and graders/hidden/ are hidden only if not world-readable")
+    notes.append("no IPC namespace: " + ("System V IPC objects left by student code are removed after each "
+                                         "submission" if switch else "IPC objects student code makes outlive it"))
     return Isolation("none", [], switch_uid=switch, cgroups=root and bool(cgroup_roots()), notes=notes)
 
 
@@ -248,3 +273,55 @@ def nproc_limit(isolation: Isolation) -> int | None:
     if os.geteuid() == 0:
         return None  # root ignores RLIMIT_NPROC; the cgroup's pids.max is the bound
     return tasks_of_uid(os.getuid()) + NPROC_BUDGET
+
+
+# -- IPC objects, where there is no IPC namespace ---------------------------------------------------
+_IPC_RMID = 0
+_SYSVIPC = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}
+
+
+def ipc_objects_of(uid: int) -> list[tuple[str, int]]:
+    """(kind, id) of every System V shared memory segment, message queue and semaphore set
+    owned or created by `uid` (/proc/sysvipc/*)."""
+    found = []
+    for kind in _SYSVIPC:
+        try:
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        except OSError:
+            continue
+        if not lines:
+            continue
+        header = lines[0].split()
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(), strict=False))
+            try:
+                if uid in (int(row["uid"]), int(row["cuid"])):
+                    found.append((kind, int(row.get("shmid") or row.get("msqid") or row.get("semid") or -1)))
+            except (KeyError, ValueError):
+                continue
+    return found
+
+
+def remove_ipc_of(uid: int) -> int:
+    """Removes what `uid` left in System V IPC and in /dev/shm; returns how many were removed."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    removed = 0
+    for kind, ident in ipc_objects_of(uid):
+        if ident < 0:
+            continue
+        call = getattr(libc, _SYSVIPC[kind])
+        args = (ident, 0, _IPC_RMID, None) if kind == "sem" else (ident, _IPC_RMID, None)
+        if call(*args) == 0:
+            removed += 1
+    shm = Path("/dev/shm")
+    for entry in shm.iterdir() if shm.is_dir() else []:
+        try:
+            if entry.lstat().st_uid == uid and not entry.is_dir():
+                entry.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed

@@ -40,7 +40,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
 MNT_DETACH = 2
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 24, 36, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -149,8 +149,12 @@ def bring_loopback_up() -> None:
 
 
 # -- step 2 ----------------------------------------------------------------------------------
-def after_collection(plan: Lockdown, report: Report) -> None:
-    """Hides the secrets, makes the filesystem read-only, drops privilege. Call once."""
+def after_collection(plan: Lockdown, report: Report, parent_pipe: int | None = None) -> None:
+    """Hides the secrets, makes the filesystem read-only, drops privilege. Call once.
+
+    parent_pipe: the write end of a pipe only the coordinator reads (the child's result
+    pipe), by which we tell whether the coordinator is still there once we are another uid.
+    """
     if plan.mountns:
         try:
             mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -165,6 +169,37 @@ def after_collection(plan: Lockdown, report: Report) -> None:
             if plan.readonly:
                 read_only(plan, report)
     drop_privilege(plan, report)
+    die_with_parent(report, parent_pipe)
+
+
+def die_with_parent(report: Report, parent_pipe: int | None) -> None:
+    """SIGKILL when our parent dies — armed again, since becoming another uid disarms it.
+
+    Why: the coordinator starts us under `setpriv --pdeathsig KILL` (and unshare's
+    --kill-child); the kernel clears that signal when the uid changes, and a grading child
+    whose coordinator got `kill -9` would go on running student code with no deadline. If the
+    coordinator died before the signal was armed again, its end of our result pipe is closed
+    already: we see that and leave.
+    """
+    try:
+        prctl(PR_SET_PDEATHSIG, 9)
+        report.ok("killed with its coordinator")
+    except (OSError, AttributeError) as exc:
+        report.fail("asking to be killed with the coordinator", exc)
+    if parent_pipe is not None and parent_gone(parent_pipe):
+        os._exit(70)
+
+
+def parent_gone(pipe_fd: int) -> bool:
+    """True when nobody reads the pipe any more (poll says POLLERR for its write end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(pipe_fd, select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, ev in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def needed_paths(plan: Lockdown) -> list[str]:

@@ -36,8 +36,21 @@ class Limits:
         }
 
 
+# What student code may see of the grader's environment: what a program needs to run and
+# to speak the user's language, nothing else. Anything else the grader's shell holds (a
+# GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, a database URL) could be printed into feedback.
+ALLOWED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TERM",
+               "HOME", "TMPDIR", "LD_LIBRARY_PATH", "SYSTEMROOT")
+
+
+def allowed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed part of an environment (os.environ by default)."""
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in ALLOWED_ENV if k in environ}
+
+
 def worker_env(extra_path: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "TCPLAB_"))}
+    env = allowed_env()
     env.update(
         PYTHONPATH=extra_path,
         PYTHONDONTWRITEBYTECODE="1",
