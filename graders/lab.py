@@ -173,7 +173,15 @@ class Lab:
                           actual=str(result.error), hint=hint)
         return result.error
 
+    def expect_seen(self, result: CallResult) -> None:
+        """A Failure when what the call left behind could not be read from outside the worker."""
+        if getattr(result, "unseen", ""):
+            raise Failure(f"after {result.shown}, {result.unseen}",
+                          hint="Leave the process alone: no prctl(), no changes to the worker. Your functions "
+                          "are judged by what they do with their sockets.")
+
     def expect_no_leaks(self, result: CallResult, *, hint: str | None = None) -> None:
+        self.expect_seen(result)
         if result.leaked:
             raise Failure(
                 f"{result.shown} left {len(result.leaked)} socket(s) open: " + "; ".join(result.leaked),
@@ -182,6 +190,7 @@ class Lab:
             )
 
     def expect_args_open(self, result: CallResult, *, hint: str | None = None) -> None:
+        self.expect_seen(result)
         if result.closed_args:
             raise Failure(
                 f"{result.shown} closed the socket it was given",

@@ -10,6 +10,7 @@ a fresh one, the module imported again.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
@@ -23,12 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graders import codec, wire
+from graders import codec, wire, worker_view
 from graders.sandbox import Limits, kill_group, worker_env
 
 # Why 10 s: importing a module takes milliseconds; only a module that runs a server or a
 # loop at import time gets near this, and then waiting longer teaches nothing.
 IMPORT_DEADLINE = 10.0
+# Why 10 s: letting go of a call's sockets takes microseconds; only a student __del__ that
+# hangs, or a thread that never gives up the interpreter, gets near this.
+RELEASE_DEADLINE = 10.0
+# `-c`, not `-m`: `-m` puts the working folder (the student's) first on sys.path, where a
+# scratch socket.py would replace the standard library's before the worker even starts.
+_WORKER_CODE = "import sys; del sys.path[0]; from graders.worker import main; main()"
 _ENGINE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -46,6 +53,8 @@ class CallResult:
     closed_args: list[int] = field(default_factory=list)
     arg_timeouts: list[float | None] = field(default_factory=list)  # of socket arguments, after the call
     rss_growth_kb: int = 0
+    cpu_seconds: float = 0.0  # user + system, every thread, from /proc (0 where there is none)
+    unseen: str = ""  # why what the call left (fds, memory) could not be read: a failure
     error_after_items: codec.RemoteError | None = None
     output: str = ""
     message: str = ""
@@ -66,7 +75,7 @@ class Worker:
         }
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-S", "-m", "graders.worker", str(child.fileno()), json.dumps(config)],
+                [sys.executable, "-S", "-c", _WORKER_CODE, str(child.fileno()), json.dumps(config)],
                 pass_fds=[child.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=self.output,
@@ -120,6 +129,51 @@ class Worker:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    # -- the worker seen from outside (graders/worker_view.py) ------------------------------
+    def look_before(self, socks: list[socket.socket], request: dict[str, Any]) -> tuple[Any, str]:
+        """The worker's fds, memory mark and CPU time before a call; asks it to measure itself
+        only where this system has no /proc, or cannot reset the memory mark."""
+        if not worker_view.available():
+            request["self_measure"] = True
+            return None, ""
+        try:
+            before = worker_view.before_call(self.proc.pid, socks)
+        except (worker_view.Unreadable, OSError) as exc:
+            return None, str(exc)
+        if before.rss_kb is None:
+            request["self_measure"] = True
+        return before, ""
+
+    def look_after(self, result: CallResult, before: Any, unseen: str, returned: list[socket.socket]) -> None:
+        """Fills in what the call left behind from the kernel's records, not the worker's word."""
+        if before is None and not unseen:
+            return  # no /proc: the worker's own report stands
+        after = None
+        if before is not None:
+            try:
+                after = worker_view.after_call(self.proc.pid, before, returned)
+            except (worker_view.Unreadable, OSError) as exc:
+                unseen = str(exc)
+        if after is None:
+            result.unseen = (f"the grader could not look into the process running your code ({unseen}); "
+                             "did your code change its own process settings?")
+            return
+        # What the worker said itself is only its 'unclosed socket' warnings (sockets dropped
+        # without close(), which CPython closed as it freed them): it can only add failures.
+        result.leaked = after.leaked + result.leaked
+        result.closed_args = after.closed_args
+        if after.rss_growth_kb is not None:
+            result.rss_growth_kb = after.rss_growth_kb
+        result.cpu_seconds = after.cpu_seconds
+
+    def release(self) -> None:
+        """Lets the worker close the call's sockets and free what it returned or raised."""
+        try:
+            wire.send_message(self.chan, {"op": "release"})
+            self._receive(time.monotonic() + RELEASE_DEADLINE)
+        except (TimeoutError, wire.WireClosed, OSError, ValueError):
+            self.kill()  # the next call gets a fresh worker
 
     def kill(self) -> int | None:
         kill_group(self.proc)
@@ -238,6 +292,7 @@ class Subject:
             "no_sendall": list(range(len(socks))) if no_sendall else [],
             "hosts": hosts,
         }
+        before, unseen = worker.look_before(socks, request)
         try:
             worker.send(request, socks)
         except OSError as exc:
@@ -246,6 +301,7 @@ class Subject:
                 CallResult(func, shown, "crashed", message=f"the worker process was gone ({describe_exit(code)}): {exc}")
             )
         self._pending = PendingCall(self, worker, func, shown, time.monotonic() + deadline, deadline)
+        self._pending.before, self._pending.unseen, self._pending.args = before, unseen, socks
         return self._pending
 
     def close(self) -> None:
@@ -263,6 +319,9 @@ class PendingCall:
         self.subject, self.worker, self.func, self.shown = subject, worker, func, shown
         self.deadline_at, self.deadline = deadline_at, deadline
         self.result: CallResult | None = None
+        self.before: worker_view.Before | None = None  # the worker seen from outside, at the start
+        self.unseen = ""  # why the worker could not be seen from outside
+        self.args: list[socket.socket] = []  # the grader's own copies of the socket arguments
 
     @classmethod
     def finished(cls, result: CallResult) -> PendingCall:
@@ -311,6 +370,11 @@ class PendingCall:
             return self.result
         socks = [socket.socket(fileno=fd) for fd in fds]
         self.result = result_from_reply(self.func, self.shown, reply, socks)
+        if self.result.status in ("returned", "raised"):
+            worker.look_after(self.result, self.before, self.unseen, socks)
+            self.result.arg_timeouts = kernel_checked_timeouts(self.result.arg_timeouts, self.args)
+        if reply.get("status") in ("returned", "raised", "missing"):
+            worker.release()
         return self.result
 
 
@@ -335,6 +399,29 @@ def result_from_reply(func: str, shown: str, reply: dict[str, Any], socks: list[
         rss_growth_kb=int(reply.get("rss_growth_kb", 0)),
         error_after_items=after if isinstance(after, codec.RemoteError) else None,
     )
+
+
+def kernel_checked_timeouts(reported: list[float | None], args: list[socket.socket]) -> list[float | None]:
+    """The worker's word on each argument's timeout, held against what the kernel shows.
+
+    A timeout lives in the socket object, inside the worker; the kernel shows only its
+    shadow, the open file's O_NONBLOCK flag (set for any timeout, clear for None), which our
+    own copy of the fd shares. Where the two disagree, the kernel's side wins.
+    """
+    checked: list[float | None] = []
+    for i, value in enumerate(reported):
+        sock = args[i] if i < len(args) else None
+        try:
+            blocking = sock is not None and not fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+        except (OSError, ValueError):
+            checked.append(value)
+            continue
+        if blocking and value is not None:
+            value = None
+        elif not blocking and value is None:
+            value = 0.0  # non-blocking, or some timeout: not None, whatever the worker says
+        checked.append(value)
+    return checked
 
 
 def import_problem(report: dict[str, Any]) -> str:

@@ -3,9 +3,15 @@
 Started by graders.subject with one end of a Unix socket pair. It applies its limits,
 imports the student module once, says how that went, then serves one call at a time:
 decode the arguments (sockets arrive as fds), run the function, report what it returned
-or raised, how long it took, which sockets it left open, which of its arguments it
-closed, and how much memory it used. It imports only the standard library and the
-codec, so it starts fast and student code cannot reach the grader's state.
+or raised and how long it took, then hold everything the call touched until the grader
+has looked at this process from outside (graders/worker_view.py: open fds, closed
+arguments, memory, CPU time — nothing student code here could rewrite) and says
+"release". It imports only the standard library and the codec, so it starts fast and
+student code cannot reach the grader's state.
+
+Started as `python -S -c` with the engine's folder on PYTHONPATH and the student's
+folder put at the END of sys.path: a scratch `socket.py` or `json.py` beside the
+student's module never stands in for the standard library or the engine.
 """
 
 from __future__ import annotations
@@ -48,10 +54,19 @@ def main() -> None:
             request, fds = wire.recv_message(chan)
         except (wire.WireClosed, OSError):
             return
-        reply, out_socks = serve(module, request, fds, leaks)
-        wire.send_message(chan, reply, [s.fileno() for s in out_socks])
-        for s in out_socks:
-            s.close()
+        call = serve(module, request, fds, leaks)
+        try:
+            wire.send_message(chan, call.reply, [s.fileno() for s in call.out_socks])
+            if request.get("op") == "call":
+                # The grader reads this process's fds and memory from /proc now; only then
+                # may the call's sockets and what it returned or raised be let go.
+                _, more = wire.recv_message(chan)
+                for fd in more:
+                    os.close(fd)
+                call.release()
+                wire.send_message(chan, {"released": True})
+        except (wire.WireClosed, OSError):
+            return
 
 
 _MODULE: dict[str, Any] = {}
@@ -71,7 +86,11 @@ def apply_limits(limits: dict[str, int]) -> None:
 
 def import_student(path: str, name: str) -> dict[str, Any]:
     """Imports the student's module; the report says ok, or what went wrong and where."""
-    sys.path.insert(0, os.path.dirname(path))
+    folder = os.path.dirname(path)
+    # Last, not first: the student's other modules are importable, but a scratch socket.py
+    # or struct.py beside theirs never replaces Python's own (nor the engine's) modules.
+    sys.path.append(folder)
+    _NOTES[:] = shadow_notes(folder, path)
     started = time.monotonic()
     try:
         spec = importlib.util.spec_from_file_location(name, path)
@@ -93,25 +112,81 @@ def import_student(path: str, name: str) -> dict[str, Any]:
     except BaseException as exc:  # anything a student module raises at import
         return {
             "import": "error",
-            "message": f"importing the module raised {type(exc).__name__}: {codec.safe_str(exc)}",
+            "message": f"importing the module raised {type(exc).__name__}: {codec.safe_str(exc)}"
+            + "".join(f"\n{note}" for note in _NOTES),
             "traceback": student_traceback(exc, path),
         }
     _MODULE["module"] = module
     return {"import": "ok", "seconds": time.monotonic() - started, "functions": public_names(module)}
 
 
+_NOTES: list[str] = []  # what a failure of the student's code should also say
+
+
+def shadow_notes(folder: str, path: str) -> list[str]:
+    """Files beside the module named like a standard or engine module that the module imports.
+
+    Python itself would import those files in place of the real modules (the script's
+    folder comes first on sys.path); here the real ones win, and a student whose module
+    meant to import their own file is told why it is not theirs.
+    """
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    mine = os.path.basename(path)
+    local = {e[:-3] for e in entries if e.endswith(".py") and e != mine}
+    local |= {e for e in entries if os.path.isfile(os.path.join(folder, e, "__init__.py"))}
+    taken = set(getattr(sys, "stdlib_module_names", ())) | set(sys.builtin_module_names) | {"graders"}
+    shadowing = local & taken
+    if not shadowing:
+        return []
+    try:
+        import ast
+
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.split(".")[0])
+    return [f"note: your folder holds {name}.py, which has the name of Python's own {name} module; "
+            f"`import {name}` gives Python's module, not your file. Rename your file (say my_{name}.py)."
+            for name in sorted(shadowing & imported)]
+
+
 def public_names(module: Any) -> list[str]:
     return sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
 
 
-def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch) -> tuple[dict, list]:
+class Served:
+    """One call's reply, and what must stay alive until the grader has looked at the worker."""
+
+    def __init__(self, reply: dict[str, Any], out_socks: list[socket.socket] | None = None,
+                 arg_socks: list[socket.socket] | None = None, held: Any = None) -> None:
+        self.reply, self.out_socks, self.arg_socks, self.held = reply, out_socks or [], arg_socks or [], held
+
+    def release(self) -> None:
+        for s in self.out_socks + self.arg_socks:
+            s.close()
+        self.held = None
+        gc.collect()  # garbage the call left: gone before the next call's count starts
+
+
+def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch) -> Served:
     op = request.get("op")
     if op == "ping":
         for fd in fds:
             os.close(fd)
-        return {"ok": True, "pid": os.getpid()}, []
+        return Served({"ok": True, "pid": os.getpid()})
     if op != "call":
-        return {"status": "grader-error", "message": f"unknown op {op!r}"}, []
+        for fd in fds:
+            os.close(fd)
+        return Served({"status": "grader-error", "message": f"unknown op {op!r}"})
     no_sendall = set(request.get("no_sendall", []))
     arg_socks = [
         (faults.NoSendallSocket if i in no_sendall else socket.socket)(fileno=fd)
@@ -121,18 +196,21 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     kwargs = codec.decode(request.get("kwargs", {}), arg_socks)
     func = getattr(module, request["func"], None)
     if not callable(func):
-        for s in arg_socks:
-            s.close()
-        return {"status": "missing", "message": f"the module has no function {request['func']}()"}, []
+        return Served({"status": "missing", "message": f"the module has no function {request['func']}()"},
+                      arg_socks=arg_socks)
 
-    # No gc.collect() here: the previous call's garbage was collected after it.
-    fds_before = open_fds()
-    rss_before = start_peak_rss_kb()
+    # What the grader cannot see from outside: sockets dropped without close(), which CPython
+    # closes as it frees them. Only ever more failures: the fds, closed arguments and memory
+    # are read by the grader from /proc (graders/worker_view.py), not reported from here.
+    self_measure = bool(request.get("self_measure"))
+    fds_before = open_fds() if self_measure else set()
+    rss_before = start_peak_rss_kb() if self_measure else 0
     fault = request.get("faults")
     hosts = request.get("hosts")
     leaks.start()
     started = time.monotonic()
     reply: dict[str, Any] = {}
+    error: BaseException | None = None
     try:
         if hosts:
             resolver.install(hosts)
@@ -152,33 +230,33 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
         reply["status"] = "raised"
         reply["error"] = {"$exc": {"type": "SystemExit", "mro": ["SystemExit", "BaseException"],
                                    "message": f"your code called sys.exit({exc.code!r})"}}
-        value = None
+        value, error = None, exc
     except BaseException as exc:
         reply["status"] = "raised"
         reply["error"] = {"$exc": codec.describe_exception(exc) | {"traceback": student_traceback(exc, module.__file__)}}
-        value = None
-        del exc
+        value, error = None, exc
     elapsed = time.monotonic() - started
 
     out_socks: list[socket.socket] = []
     reply["value"] = codec.encode(value, out_socks)
-    returned_fds = {s.fileno() for s in out_socks}
-    del value
-    gc.collect()
-    unclosed = leaks.stop()
-    fds_after = open_fds()
-    new_fds = sorted(fds_after - fds_before - returned_fds)
+    # Kept until the grader has looked: a socket held by what the call returned or raised
+    # (a traceback's frames) is still open then, as it is for the code that called it.
+    held = (value, error)
+    del value, error
     reply.update(
         elapsed=elapsed,
-        leaked=[describe_fd(fd) for fd in new_fds] + unclosed,
-        closed_args=[i for i, s in enumerate(arg_socks) if s.fileno() == -1],
-        # A timeout lives in the socket object, so the grader's copy cannot see a change to it.
+        leaked=leaks.stop(),
+        # A timeout lives in the socket object, so the grader's copy cannot see a change to it;
+        # the grader holds this against the kernel's blocking flag, which it can see.
         arg_timeouts=[s.gettimeout() if s.fileno() != -1 else None for s in arg_socks],
-        rss_growth_kb=max(0, peak_rss_kb() - rss_before),
     )
-    for s in arg_socks:
-        s.close()
-    return reply, out_socks
+    if self_measure:  # no /proc for the grader to read (macOS): the worker's own view
+        returned_fds = {s.fileno() for s in out_socks}
+        new_fds = sorted(open_fds() - fds_before - returned_fds)
+        reply["leaked"] = [describe_fd(fd) for fd in new_fds] + reply["leaked"]
+        reply["closed_args"] = [i for i, s in enumerate(arg_socks) if s.fileno() == -1]
+        reply["rss_growth_kb"] = max(0, peak_rss_kb() - rss_before)
+    return Served(reply, out_socks, arg_socks, held)
 
 
 def consume(value: Any, limit: int, reply: dict[str, Any]) -> list[Any]:
@@ -304,7 +382,7 @@ def student_traceback(exc: BaseException, path: str | None) -> str:
     """The traceback from the student's frames only: the worker's own frames teach nothing."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_HERE)]
     lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
-    return "".join(lines)[-8000:]
+    return ("".join(lines)[-8000:] + "".join(f"{note}\n" for note in _NOTES))
 
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import textwrap
 import time
 
 import pytest
 
-from graders.sandbox import Limits
-from graders.subject import Subject
+from graders import worker_view
+from graders.sandbox import ALLOWED_ENV, Limits
+from graders.subject import Subject, kernel_checked_timeouts
 
 MODULE = textwrap.dedent('''
     import os, socket, sys, time
@@ -210,3 +212,120 @@ def test_the_timeout_a_call_leaves_on_a_socket_argument_is_reported(tmp_path):
         assert s.call("change", a).arg_timeouts == [0.2]
     finally:
         a.close(), b.close(), s.close()
+
+
+# -- what the grader sees from outside the worker (graders/worker_view.py) ----------------------
+needs_proc = pytest.mark.skipif(not worker_view.available(), reason="needs /proc (the grader reads the worker there)")
+
+PATCHER = textwrap.dedent('''
+    import socket, sys
+
+    def _patch():
+        for name in ("__main__", "graders.worker"):
+            module = sys.modules.get(name)
+            if module is not None and hasattr(module, "open_fds"):
+                module.open_fds = lambda: set()
+                module.LeakWatch.stop = lambda self: []
+                module.peak_rss_kb = lambda: 0
+
+    _patch()
+    kept = []
+
+    def keep(port):
+        kept.append(socket.create_connection(("127.0.0.1", port)))
+
+    def close_it(sock):
+        sock.close()
+
+    def big():
+        return len(bytearray(64 * 1024 * 1024))
+''')
+
+
+@needs_proc
+def test_a_patched_worker_cannot_hide_a_leak_a_closed_argument_or_memory(tmp_path):
+    path = tmp_path / "p.py"
+    path.write_text(PATCHER)
+    s = Subject(path, "p")
+    a, b = socket.socketpair()
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            leaked = s.call("keep", server.getsockname()[1]).leaked
+            assert len(leaked) == 1 and f"peer ('127.0.0.1', {server.getsockname()[1]})" in leaked[0], leaked
+        assert s.call("close_it", a).closed_args == [0]
+        assert s.call("big", fresh=True).rss_growth_kb > 60 * 1024
+    finally:
+        a.close(), b.close(), s.close()
+
+
+@needs_proc
+def test_cpu_time_is_measured_for_every_thread(tmp_path):
+    path = tmp_path / "c.py"
+    path.write_text("import threading, time\n\ndef burn(seconds):\n    def spin():\n        end = time.process_time()"
+                    " + seconds\n        while time.process_time() < end:\n            pass\n    t = threading.Thread("
+                    "target=spin)\n    t.start()\n    t.join()\n\ndef idle():\n    time.sleep(0.3)\n")
+    s = Subject(path, "c")
+    try:
+        assert s.call("burn", 0.3).cpu_seconds >= 0.25  # process time, so load cannot shorten it
+        assert s.call("idle").cpu_seconds < 0.25
+    finally:
+        s.close()
+
+
+def test_a_worker_made_unreadable_is_a_failure_never_a_clean_call(tmp_path):
+    path = tmp_path / "u.py"
+    path.write_text("import ctypes\n\ndef hide():\n    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0\n")
+    s = Subject(path, "u")
+    try:
+        result = s.call("hide")
+        if os.geteuid() == 0:  # root reads any /proc entry: nothing is hidden from it
+            assert result.unseen == ""
+        elif worker_view.available():
+            assert "could not look into" in result.unseen
+    finally:
+        s.close()
+
+
+def test_a_timeout_the_worker_reports_is_held_against_the_kernel():
+    a, b = socket.socketpair()
+    with a, b:
+        assert kernel_checked_timeouts([5.0], [a]) == [None]  # blocking in the kernel: None
+        a.settimeout(2.0)
+        assert kernel_checked_timeouts([None], [a]) == [0.0]  # O_NONBLOCK: not None, whatever it says
+        assert kernel_checked_timeouts([2.0], [a]) == [2.0]
+
+
+def test_scratch_files_named_like_standard_modules_are_not_imported(tmp_path):
+    (tmp_path / "m.py").write_text("import json, socket\n\ndef dumps():\n    return json.dumps([1])\n")
+    for name in ("socket", "json", "struct", "select"):
+        (tmp_path / f"{name}.py").write_text("raise SystemExit('scratch file imported')\n")
+    s = Subject(tmp_path / "m.py", "m")
+    try:
+        assert s.call("dumps").value == "[1]"
+    finally:
+        s.close()
+
+
+def test_a_module_that_imports_its_own_file_named_like_a_standard_module_is_told_so(tmp_path):
+    (tmp_path / "struct.py").write_text("def frame(payload):\n    return payload\n")
+    (tmp_path / "m.py").write_text("import struct\n\ndef frame(payload):\n    return struct.frame(payload)\n")
+    s = Subject(tmp_path / "m.py", "m")
+    try:
+        result = s.call("frame", b"x")
+        assert result.status == "raised" and "your folder holds struct.py" in result.error.traceback
+    finally:
+        s.close()
+
+
+def test_student_code_sees_only_an_allow_listed_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_worker_test_secret")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    (tmp_path / "e.py").write_text("import os\n\ndef env():\n    return dict(os.environ)\n")
+    s = Subject(tmp_path / "e.py", "e")
+    try:
+        env = s.call("env").value
+        assert "GITHUB_TOKEN" not in env and env.get("LANG") == "C.UTF-8"
+        assert set(env) <= set(ALLOWED_ENV) | {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+                                               "MALLOC_ARENA_MAX", "LC_CTYPE"}
+    finally:
+        s.close()

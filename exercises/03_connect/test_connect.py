@@ -294,6 +294,7 @@ def test_fetch_line_closes_its_socket(lab):
     for script, kwargs, when in cases:
         server = _serving(lab, script)
         result = lab.call("fetch_line", *server.address, kwargs=kwargs, deadline=HANG_DEADLINE)
+        lab.expect_seen(result)
         if result.leaked:
             ended = f"raised {result.error}" if result.status == "raised" else "returned"
             raise Failure(f"{result.shown} {ended} and left its socket open: " + "; ".join(result.leaked),

@@ -300,6 +300,7 @@ def test_recv_frame_does_not_allocate_announced_length(lab):
     peer.wait(PEER_TIMEOUT)
     sock.settimeout(NO_WAIT_TIMEOUT)
     result = lab.call("recv_frame", sock, fresh=True)  # a new worker: a clean memory baseline
+    lab.expect_seen(result)
     grew = result.rss_growth_kb
     if grew > ALLOCATION_LIMIT_KB:
         raise Failure(f"recv_frame's memory grew by {grew // 1024} MiB for a header announcing 128 MiB: it "

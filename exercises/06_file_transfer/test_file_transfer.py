@@ -637,6 +637,7 @@ def test_receive_streams_in_constant_memory(lab):
                            hint=SPEED_HINT) from None
     lab.returned(result, hint=MEMORY_HINT)
     sender.join(DEADLINE)
+    lab.expect_seen(result)
     grew = result.rss_growth_kb
     if grew >= MEMORY_LIMIT_KB:
         raise Failure(f"receiving a {BIG_MIB} MiB file made the worker's memory grow by {grew / 1024:.0f} MiB: "

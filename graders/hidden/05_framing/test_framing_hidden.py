@@ -169,6 +169,7 @@ def test_recv_frame_refuses_4_gib_length(lab):
     # No fresh worker needed: the baseline is the worker's peak so far (tens of MiB at
     # most), and code that touches the 4 GiB announced grows far past it.
     result = lab.call("recv_frame", sock)
+    lab.expect_seen(result)
     if result.rss_growth_kb > ALLOCATION_LIMIT_KB:
         raise Failure(f"recv_frame's memory grew by {result.rss_growth_kb // 1024} MiB for a header "
                       "announcing 4 GiB", expected="ValueError before any allocation",

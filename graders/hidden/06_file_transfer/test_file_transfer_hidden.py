@@ -552,6 +552,7 @@ def test_send_file_streams_in_constant_memory(lab):
         raise Failure(f"the upload of a {BIG_MIB} MiB file went wrong: {receiver.problem}",
                       hint="Send the header, then the file's bytes in order, exactly `size` of them.")
     lab.returned(result, hint=SEND_MEMORY_HINT)
+    lab.expect_seen(result)
     grew = result.rss_growth_kb
     if grew >= MEMORY_LIMIT_KB:
         raise Failure(f"sending a {BIG_MIB} MiB file made the worker's memory grow by {grew / 1024:.0f} MiB: "
