@@ -34,11 +34,14 @@ from graders.intake import (
     expand,
     grading_key,
     prepare,
+    present,
     problem_result,
     restrict_to_group,
+    unreadable_result,
 )
 from graders.lockdown import Lockdown, descendants
 from graders.results import SubmissionResult
+from graders.sandbox import allowed_env
 from graders.stages import COURSE_ROOT, EXERCISES, HIDDEN, SOLUTIONS, Stage
 
 __all__ = ["Batch", "Job", "Outcome", "expand", "sweep_stale"]
@@ -104,6 +107,7 @@ class Batch:
         self._uids: iso.UidLease | None = None
         self._nproc = iso.nproc_limit(self.isolation)
         self._setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        self._intake: dict[int, Prepared] = {}  # each job's copy (paths, notes), until _finish
 
     # The secrets: never visible to student code, whatever the argument list holds.
     def secrets(self, jobs: list[Job]) -> list[str]:
@@ -126,6 +130,7 @@ class Batch:
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
         sweep_stale()
+        self._intake = {}
         workroot = Path(tempfile.mkdtemp(prefix=f"tcplab-batch-{os.getpid()}-"))
         os.chmod(workroot, 0o711)
         secrets = self.secrets(jobs)
@@ -140,14 +145,20 @@ class Batch:
                 cgroups = {s: iso.SlotCgroups.create(f"tcplab-{os.getpid()}-{s}") for s in slots}
             for job in jobs:
                 prepared = prepare(job, self.stages, workroot)
+                self._intake[job.index] = prepared  # its copy's paths and notes, for _finish
                 skipped = self._already_graded(prepared)
                 if skipped is not None:
                     self._finish(skipped, outcomes)
                     continue
-                if prepared.root is None:  # unreadable: its problem is its result
+                if prepared.root is None:  # unreadable: its problem is its result, 0 of the full points
                     self._cleanup(prepared)
-                    self._finish(Outcome(job, problem_result(job.label, self.stages, prepared.problem), "graded",
-                                         prepared.content_hash, record=job.path.exists()), outcomes)
+                    if prepared.fault:  # the grader's fault, not the submission's: tried again next run
+                        outcome = Outcome(job, problem_result(job.label, self.stages, prepared.problem, "error"),
+                                          "error", prepared.content_hash)
+                    else:
+                        outcome = Outcome(job, unreadable_result(job.label, self.stages, prepared.problem),
+                                          "graded", prepared.content_hash, record=os.path.lexists(job.path))
+                    self._finish(outcome, outcomes)
                     continue
                 while len(pending) >= self.jobs:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -185,6 +196,10 @@ class Batch:
         return Outcome(prepared.job, graded.result, "skipped", prepared.content_hash, graded.seconds)
 
     def _finish(self, outcome: Outcome, outcomes: dict[int, Outcome]) -> None:
+        prepared = self._intake.pop(outcome.job.index, None)
+        if outcome.status != "skipped":  # a skipped one was presented when it was graded
+            # Paths of the submission, never the grader's private ones; the links left out; safe text.
+            present(outcome.result, prepared)
         if self.gradebook is not None and outcome.status != "skipped" and outcome.record:
             self.gradebook.record(student=outcome.job.student, result=outcome.result,
                                   content_hash=outcome.content_hash, grading_key=self.key,
@@ -236,6 +251,8 @@ class Batch:
         finally:
             if cgroups is not None:
                 cgroups.empty()
+            if self._uids is not None and not self.isolation.ipc:
+                iso.remove_ipc_of(self._uids.uids[slot])  # no IPC namespace took them with it
             self._cleanup(prepared)
 
     def _grade(self, prepared: Prepared, slot: int, secrets: list[str], cgroups: iso.SlotCgroups | None,
@@ -247,7 +264,8 @@ class Batch:
         if plan.uid is not None and plan.gid is not None:
             os.chown(scratch, plan.uid, plan.gid)
             restrict_to_group(prepared.workdir, plan.gid, skip=scratch)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "TCPLAB_", "PYTEST_"))}
+        # An allow-list, not a deny-list: the instructor's shell may hold tokens and keys.
+        env = allowed_env()
         # The child grades with this very engine and these checks, wherever they were imported from.
         env.update(HOME=str(scratch), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(COURSE_ROOT))
         label = prepared.job.label

@@ -44,8 +44,26 @@ def stage_columns(graded: list[GradedSubmission]) -> list[str]:
     return known + extra
 
 
+# A cell a spreadsheet would take for a formula (OWASP, "CSV injection"): a student id such as
+# =HYPERLINK(...) must be shown as text, never run.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(cell: str) -> str:
+    """`cell`, prefixed with a single quote when it starts like a formula.
+
+    A carriage return is shown as \\r: Python's csv module leaves it unquoted with our "\\n"
+    line ends, and a reader would then split the row there.
+    """
+    cell = "'" + cell if cell.startswith(FORMULA_START) else cell
+    return cell.replace("\r", "\\r")
+
+
 def grades_csv(graded: list[GradedSubmission]) -> str:
-    """One row per student: each stage's score (empty when not graded), the total, the maximum."""
+    """One row per student: each stage's score (empty when not graded), the total, the maximum.
+
+    Every cell is neutralised: ids, labels and problems come from students.
+    """
     columns = stage_columns(graded)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -54,12 +72,12 @@ def grades_csv(graded: list[GradedSubmission]) -> str:
         # A student never graded (the grader failed every time) has no scores, not zeros.
         scores = {st.stage: st.score for st in g.result.stages} if g.status == "graded" else {}
         total = f"{g.result.score:g}" if g.status == "graded" else ""
-        writer.writerow([
+        writer.writerow(map(neutralised, [
             g.student,
             *[f"{scores[c]:g}" if c in scores else "" for c in columns],
             total, f"{g.result.max_score:g}", g.label, g.graded_at,
             " ".join(" — ".join(filter(None, [g.note, g.result.problem])).split()),
-        ])
+        ]))
     return out.getvalue()
 
 

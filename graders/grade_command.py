@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import time
 
@@ -29,7 +30,7 @@ from rich.text import Text
 from graders import isolation as iso
 from graders.batch import DEFAULT_TIMEOUT, Batch, Outcome, expand
 from graders.gradebook import Gradebook, GradebookError
-from graders.results import report_json
+from graders.results import report_json, safe_text
 from graders.stages import select_stages
 
 
@@ -41,14 +42,23 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed * 60:.1f}/min" if speed else "–/min", style="progress.data.speed")
 
 
+class Terminated(BaseException):
+    """SIGTERM (`kill`, a scheduler's time limit): stopped like Ctrl-C, with the same report.
+
+    A BaseException, as KeyboardInterrupt is, so that no `except Exception` on the way
+    (one submission's safety net) takes it for a problem of that submission.
+    """
+
+
 def _terminated(signum: int, frame: object) -> None:
-    # SIGTERM (`kill`, a scheduler's time limit): stop the children and clean up, as for Ctrl-C.
-    # What is already graded is committed; the next run goes on from there.
-    raise SystemExit(128 + signum)
+    # Stop the children and clean up, as for Ctrl-C. What is already graded is committed;
+    # the next run goes on from there. Once: the cleanup must not be cut short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
 
 
 def fail(message: str) -> int:
-    Console(stderr=True, soft_wrap=True).print(f"[red]tcplab:[/] {escape(message)}")
+    Console(stderr=True, soft_wrap=True).print(f"[red]tcplab:[/] {escape(safe_text(message))}")
     return 2
 
 
@@ -59,13 +69,17 @@ def grade_command(args: argparse.Namespace) -> int:
         return fail(f"--jobs must be at least 1, not {args.jobs}")
     if args.timeout is not None and args.timeout <= 0:
         return fail("--timeout must be a positive number of seconds")
+    # A path that is not there is the instructor's typo, not a student: nothing is graded or recorded.
+    absent = [p for p in args.paths if not os.path.lexists(p)]
+    if absent:
+        return fail(f"no such file or folder: {', '.join(map(str, absent))}")
     gradebook = None
     if not args.no_gradebook:
         try:
             gradebook = Gradebook(args.gradebook)
         except GradebookError as exc:
             return fail(f"{exc} (use --gradebook PATH, or --no-gradebook)")
-    jobs = expand(args.paths)
+    jobs = expand(args.paths, warn=lambda message: err.print(f"[yellow]tcplab:[/] {escape(message)}"))
     isolation = iso.detect()
     err.print(f"tcplab: sandbox: {escape(isolation.describe())}", highlight=False)
     for note in isolation.notes:
@@ -76,7 +90,10 @@ def grade_command(args: argparse.Namespace) -> int:
                         console=err, disable=not err.is_terminal, transient=True)
     task = progress.add_task("grading", total=len(jobs))
 
+    finished: list[Outcome] = []
+
     def advance(outcome: Outcome) -> None:
+        finished.append(outcome)
         progress.advance(task)
         if outcome.status == "error":
             progress.console.print(f"[magenta]tcplab:[/] {escape(outcome.result.problem.splitlines()[0])}")
@@ -88,6 +105,15 @@ def grade_command(args: argparse.Namespace) -> int:
     try:
         with progress:
             outcomes = batch.run(jobs)
+    except (KeyboardInterrupt, Terminated) as exc:
+        graded = sum(1 for o in finished if o.status == "graded")
+        skipped = sum(1 for o in finished if o.status == "skipped")
+        how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped (SIGTERM)"
+        where = (f"; they are in {args.gradebook}: run the same command again to go on where it stopped"
+                 if gradebook is not None else "; --no-gradebook: nothing was kept")
+        err.print(f"tcplab: {how}: {graded} of {len(jobs)} submissions graded, {skipped} already in the "
+                  f"gradebook{escape(safe_text(where))}", highlight=False)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
         if gradebook is not None:
@@ -104,7 +130,7 @@ def grade_command(args: argparse.Namespace) -> int:
     for failure in sorted(batch.sandbox_failures):
         err.print(f"[yellow]tcplab: sandbox:[/] {escape(failure)}")
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("graded", "skipped", "error")}
-    where = f" into {args.gradebook}" if gradebook is not None else ""
+    where = escape(safe_text(f" into {args.gradebook}")) if gradebook is not None else ""
     err.print(f"tcplab: {len(outcomes)} submissions{where}: {counts['graded']} graded, "
               f"{counts['skipped']} already in the gradebook, {counts['error']} could not be graded "
               f"— {wall:.1f} s at --jobs {args.jobs}", highlight=False)

@@ -13,13 +13,14 @@ WAL mode lets `tcplab export` read while a batch writes.
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders.results import CheckResult, StageResult, SubmissionResult
+from graders.results import CheckResult, StageResult, SubmissionResult, rewrite_text, safe_text
 
 SCHEMA_VERSION = 1
 
@@ -194,8 +195,15 @@ class Gradebook:
     # -- writing -----------------------------------------------------------------------------
     def record(self, *, student: str, result: SubmissionResult, content_hash: str, grading_key: str,
                stages: list[str], status: str, seconds: float) -> int:
-        """Writes one graded submission in one transaction; returns its id."""
+        """Writes one graded submission in one transaction; returns its id.
+
+        Text is stored as valid UTF-8 whatever it held (results.safe_text): SQLite refuses the
+        lone surrogates of a non-UTF-8 name, and that must not stop a batch mid-way.
+        """
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        student = safe_text(student)
+        result = copy.deepcopy(result)
+        rewrite_text(result, safe_text)
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:

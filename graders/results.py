@@ -6,6 +6,8 @@ The JSON form keeps exactly the keys of DESIGN.md's contract and adds only new k
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +109,35 @@ class SubmissionResult:
         if self.problem:
             data["problem"] = self.problem
         return data
+
+
+# Lone surrogates: bytes that are not UTF-8, smuggled into a str (os.fsdecode's surrogateescape,
+# a file name on Linux) or made up by student code. No UTF-8 file, SQLite text or terminal takes them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """`text` as valid UTF-8 that says what it was: an undecodable byte of a name as \\xNN.
+
+    Why: names are bytes on Linux, and Python keeps the ones that are not UTF-8 as lone
+    surrogates, which every writer of text (the gradebook, JSON, a terminal) refuses.
+    """
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(escape, text)
+
+
+def rewrite_text(result: SubmissionResult, rewrite: Callable[[str], str]) -> None:
+    """Applies `rewrite` to every piece of text of `result` (labels, problems, messages, transcripts)."""
+    result.submission = rewrite(result.submission)
+    result.problem = rewrite(result.problem)
+    for stage in result.stages:
+        stage.title, stage.problem = rewrite(stage.title), rewrite(stage.problem)
+        for check in stage.checks:
+            check.title, check.message, check.hint = rewrite(check.title), rewrite(check.message), rewrite(check.hint)
+            check.transcript = [rewrite(line) for line in check.transcript]
 
 
 def report_json(submissions: list[SubmissionResult]) -> dict[str, Any]:

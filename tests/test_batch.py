@@ -212,6 +212,53 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     done = tcplab("grade", str(tmp_path), "--gradebook", str(tmp_path / "no" / "such" / "gb.db"))
     assert done.returncode == 2 and "not a directory" in done.stderr
     assert "Traceback" not in done.stderr
+    # A typo is no student: exit 2, and nothing graded or recorded (not "1 graded" with exit 0).
+    student(tmp_path, "alice", SOLUTION)
+    done = tcplab("grade", str(tmp_path / "alice"), str(tmp_path / "alcie"), "--stage", "1",
+                  "--gradebook", str(tmp_path / "gb.db"))
+    assert done.returncode == 2, done.stderr
+    assert f"no such file or folder: {tmp_path / 'alcie'}" in " ".join(done.stderr.split())
+    assert "graded" not in done.stderr and "Traceback" not in done.stderr and not done.stdout
+    assert not (tmp_path / "gb.db").exists()
+
+
+@pytest.mark.parametrize("signum, status, said", [(signal.SIGINT, 130, "interrupted"),
+                                                  (signal.SIGTERM, 143, "stopped (SIGTERM)")])
+def test_ctrl_c_and_sigterm_say_how_many_were_graded_and_that_a_run_again_resumes(tmp_path, signum, status, said):
+    """Protection: grade_command catches KeyboardInterrupt and its own Terminated (raised by the
+    SIGTERM handler), after Batch.run's cleanup, and reports the outcomes already finished."""
+    folder = tmp_path / "class"
+    student(folder, "a-first", SOLUTION)
+    student(folder, "b-second", STUB)
+    student(folder, "c-hangs", "while True:\n    pass\n")  # in flight when the signal comes
+    student(folder, "d-never-started", SOLUTION)
+    gb = tmp_path / "gb.db"
+    proc = subprocess.Popen([sys.executable, "-m", "graders.cli", "grade", str(folder), "--stage", "1", "--jobs", "1",
+                             "--timeout", "300", "--gradebook", str(gb)], cwd=HERE.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def committed() -> int:
+        try:
+            with sqlite3.connect(gb) as db:
+                return db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    # Polling the gradebook for the batch's progress, with a deadline.
+    assert wait_until(lambda: proc.poll() is not None or committed() >= 2, timeout=120), "no progress"
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert "Traceback" not in err, err
+    assert (f"tcplab: {said}: 2 of 4 submissions graded, 0 already in the gradebook; they are in {gb}: "
+            "run the same command again to go on where it stopped") in " ".join(err.split()), err
+    assert wait_until(lambda: not batch_processes(proc.pid)), batch_processes(proc.pid)
+    db = sqlite3.connect(gb)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert sorted(r[0] for r in db.execute("SELECT student FROM submissions")) == ["a-first", "b-second"]
+    db.close()
+    assert not list(Path(tempfile.gettempdir()).glob(f"tcplab-batch-{proc.pid}-*"))  # cleaned up on the way out
 
 
 def test_the_progress_bar_shows_count_rate_and_time_left_on_a_terminal(klass, tmp_path):

@@ -143,8 +143,9 @@ def test_a_zip_member_escaping_the_archive_is_refused(tmp_path):
 def test_a_path_that_does_not_exist_is_reported(tmp_path):
     done = tcplab("grade", str(tmp_path / "nope"), "--stage", "1")
     no_traceback(done)
-    assert done.returncode == 0
-    assert "does not exist" in json.loads(done.stdout)["submissions"][0]["problem"]
+    assert done.returncode == 2  # a usage error: nothing was graded
+    assert "no such file or folder" in done.stderr and "nope" in done.stderr
+    assert done.stdout.strip() == ""
 
 
 def test_hint_and_list():

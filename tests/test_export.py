@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -122,3 +123,25 @@ def test_bad_export_requests_are_explained(exported, tmp_path):
                           (("--feedback", str(exported["tmp"] / "grades.csv")), "is not a directory")]:
         done = tcplab("export", "--gradebook", gb, *args)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cells_that_look_like_formulas_are_neutralised_in_the_csv():
+    """Protection: export.neutralised on every cell (OWASP: a leading single quote)."""
+    from graders.export import grades_csv
+    from graders.gradebook import GradedSubmission
+    from graders.results import StageResult, SubmissionResult
+
+    hostile = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+    graded = [GradedSubmission(i, name, f"={name}", "h", "graded", "2024-01-01", 1.0,
+                               SubmissionResult(name, [StageResult(STAGE.id, STAGE.title, "passed", [])],
+                                                problem=f"-{name}"))
+              for i, name in enumerate(hostile)]
+    graded.append(GradedSubmission(9, "alice", "class/alice", "h", "graded", "2024-01-01", 1.0,
+                                   SubmissionResult("class/alice", [StageResult(STAGE.id, STAGE.title, "passed", [])])))
+    rows = list(csv.DictReader(io.StringIO(grades_csv(graded))))
+    assert len(rows) == len(graded)  # a carriage return splits no row
+    for row, name in zip(rows, hostile, strict=False):
+        assert row["student"] == "'" + name.replace("\r", "\\r")
+        assert row["submission"].startswith("'=") and row["problem"].startswith("'-")
+    assert rows[-1]["student"] == "alice" and rows[-1]["submission"] == "class/alice"  # the rest as it was
+    assert rows[-1]["total"] == "0" and rows[-1]["problem"] == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
@@ -32,12 +33,12 @@ def test_a_recorded_submission_reads_back_exactly(tmp_path):
 
 def test_a_write_that_fails_half_way_leaves_nothing_behind(tmp_path):
     broken = a_result()
-    broken.stages[0].checks[1].transcript = [b"bytes are not JSON"]  # fails after the first rows are written
+    broken.stages[0].checks[1].seconds = object()  # SQLite refuses it after the first rows are written
     with Gradebook(tmp_path / "gb.db") as gb:
         gb.record(student="bob", result=a_result("class/bob"), content_hash="h0", grading_key="k",
                   stages=["01_create_socket"], status="graded", seconds=1.0)
         before = gb.counts()
-        with pytest.raises(TypeError):
+        with pytest.raises(sqlite3.Error):
             gb.record(student="alice", result=broken, content_hash="h1", grading_key="k",
                       stages=["01_create_socket"], status="graded", seconds=1.0)
         assert gb.counts() == before
@@ -97,3 +98,16 @@ def test_export_needs_an_existing_gradebook(tmp_path):
     done = tcplab("export", "--gradebook", str(tmp_path / "missing.db"), "--csv", str(tmp_path / "g.csv"))
     assert done.returncode == 2 and "no gradebook" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "missing.db").exists() and not (tmp_path / "g.csv").exists()
+
+
+def test_names_that_are_not_utf8_are_stored_escaped_not_refused(tmp_path):
+    """Protection: Gradebook.record stores text through results.safe_text (lone surrogates escaped)."""
+    student = os.fsdecode(b"caf\xe9")  # a folder name in Latin-1, as Linux hands it to Python
+    result = a_result(os.fsdecode(b"class/caf\xe9"))
+    result.stages[0].checks[1].message = os.fsdecode(b"open('notes-\xff.txt') failed")
+    with Gradebook(tmp_path / "gb.db") as gb:
+        graded = gb.load(gb.record(student=student, result=result, content_hash="h", grading_key="k",
+                                   stages=["01_create_socket"], status="graded", seconds=1.0))
+    assert graded.student == "caf\\xe9" and graded.label == "class/caf\\xe9"
+    assert graded.result.stages[0].checks[1].message == "open('notes-\\xff.txt') failed"
+    assert result.submission == os.fsdecode(b"class/caf\xe9")  # the caller's result is left as it was
