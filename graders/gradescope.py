@@ -19,6 +19,12 @@ hint. Hidden checks are "after_published" — Gradescope shows nothing of them, 
 until the grades are published — and even then only their name, status and score: a hidden
 check's message can quote what it sent or expected. The top-level output speaks only of the
 public checks and of the files found, so it cannot give the hidden results away early.
+
+What an upload cannot do: be graded through a link (none is followed: a link named
+`exercises` and pointing at solutions grades as nothing, and is named in the output), sink the
+run with a damaged extra archive (ignored with a note; the files beside it count), or cost the
+results.json with a file name that is not UTF-8 (shown escaped, \\xff). Messages name files as
+the student did, never by the grader's private paths.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import traceback
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from graders.release import (
@@ -49,7 +55,7 @@ from graders.release import (
     walk_files,
 )
 from graders.results import CheckResult, StageResult
-from graders.stages import HIDDEN, Stage, all_stages
+from graders.stages import HIDDEN, Stage, all_stages, select_stages
 from graders.submission import SubmissionError, unpack_zip
 
 DEFAULT_ROOT = "/autograder"
@@ -60,6 +66,8 @@ DEFAULT_BUDGET = 540
 ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 # Folders in a submission that never hold a student's stage module.
 SKIPPED_DIRS = {"__MACOSX", "__pycache__", "node_modules", "site-packages", "venv", "env"}
+# How many links or folders a note names before it counts the rest.
+MAX_NAMED = 5
 HIDDEN_NOTE = "Hidden check: only its result is shown."
 Tidy = Callable[[str], str]
 
@@ -136,42 +144,61 @@ class Gathered:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Walked:
+    files: list[Path] = field(default_factory=list)  # regular files, reached through real folders only
+    links: list[str] = field(default_factory=list)  # every link met, relative to the top, never entered
+    unreadable: list[str] = field(default_factory=list)  # folders that could not be listed
+
+
 def gather_submission(submission: Path, tree: Path, scratch: Path) -> Gathered:
     """Copies each stage's module, wherever the student put it, to tree/<stage id>/<module>.py.
 
     A module is recognised by its file name, loose or in any folder, in the upload or in a
     .zip in it. When several copies exist, the one in its stage folder wins, then a loose file
-    over one from a zip, then the shallowest.
+    over one from a zip, then the shallowest. No link is followed, whatever it is named (a
+    stage folder, exercises/, a module, a .zip): a link to the solutions must grade as nothing.
+    An archive that cannot be unpacked is left out with a note, so that the files beside it
+    still count.
     """
     gathered = Gathered()
-    sources: list[tuple[Path, str]] = [(submission, "")] if submission.is_dir() else []
-    if submission.is_dir():
-        for number, archive in enumerate(sorted(p for p in walk_submission(submission) if p.suffix == ".zip")):
-            dest = scratch / f"zip{number}"
-            shown = archive.relative_to(submission).as_posix()
-            try:
-                unpack_zip(archive, dest)
-            except SubmissionError as exc:
-                gathered.notes.append(f"{shown} could not be read: {str(exc).replace(str(archive), shown)}")
-                continue
-            sources.append((dest, f"{shown}: "))
+    if submission.is_symlink():
+        gathered.notes.append("the submission folder is a symbolic link: links are never followed, so nothing was graded")
+        return gathered
+    if not submission.is_dir():
+        return gathered
+    top = walk_submission(submission)
+    note_walk(gathered, top, "")
+    sources: list[tuple[Walked, Path, str]] = [(top, submission, "")]
+    for number, archive in enumerate(p for p in top.files if p.suffix.lower() == ".zip"):
+        dest = scratch / f"zip{number}"
+        shown = shown_path(archive.relative_to(submission))
+        try:
+            unpack_zip(archive, dest)
+        except Exception as exc:  # noqa: BLE001 - SubmissionError, zlib.error, anything: one archive never sinks the run
+            shutil.rmtree(dest, ignore_errors=True)  # nothing half-unpacked is graded
+            gathered.notes.append(f"{shown} cannot be unpacked: {unpack_reason(exc, archive, dest, shown)} — ignored")
+            continue
+        inside = walk_submission(dest)  # a link member, unpacked as a link or not at all, is never entered
+        note_walk(gathered, inside, f"{shown}: ")
+        sources.append((inside, dest, f"{shown}: "))
     wanted = {s.filename: s for s in all_stages()}
     found: dict[str, list[tuple[tuple, Path, str]]] = {}
-    for from_zip, (base, prefix) in enumerate(sources):
-        for path in walk_submission(base):
+    for from_zip, (walked, base, prefix) in enumerate(sources):
+        for path in walked.files:
             stage = wanted.get(path.name)
-            if stage is None or not path.is_file():
+            if stage is None:
                 continue
             rel = path.relative_to(base)
             rank = (path.parent.name != stage.id, from_zip > 0, len(rel.parts), rel.as_posix())
-            found.setdefault(stage.id, []).append((rank, path, prefix + rel.as_posix()))
+            found.setdefault(stage.id, []).append((rank, path, prefix + shown_path(rel)))
     for stage in all_stages():
         copies = sorted(found.get(stage.id, []), key=lambda c: c[0])
         if not copies:
             continue
         _, path, shown = copies[0]
         (tree / stage.id).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, tree / stage.id / stage.filename)
+        shutil.copyfile(path, tree / stage.id / stage.filename)  # a regular file: walk_submission saw to it
         gathered.graded[stage.id] = shown
         if len(copies) > 1:
             gathered.notes.append(f"{len(copies)} copies of {stage.filename}: graded {shown}, "
@@ -179,8 +206,70 @@ def gather_submission(submission: Path, tree: Path, scratch: Path) -> Gathered:
     return gathered
 
 
-def walk_submission(top: Path) -> list[Path]:
-    return walk_files(top, skip=lambda p: p.is_dir() and (p.name in SKIPPED_DIRS or p.name.startswith(".")))
+def walk_submission(top: Path) -> Walked:
+    """Every regular file under `top`, in a stable order, no link followed: each directory entry
+    is looked at with lstat (is_symlink, follow_symlinks=False), so a link is listed and never
+    entered or read, and every component of a path returned is a real folder. Litter folders
+    (SKIPPED_DIRS, dot folders) are not entered."""
+    walked = Walked()
+    pending = [(top, PurePosixPath())]  # a stack, not recursion: a deep tree cannot exhaust it
+    while pending:
+        folder, rel = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = sorted(entries, key=lambda e: e.name)
+        except OSError:
+            walked.unreadable.append(shown_path(rel) if rel.parts else ".")
+            continue
+        subfolders = []
+        for entry in listed:
+            here = rel / entry.name
+            if entry.name in SKIPPED_DIRS or entry.name.startswith("."):
+                if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
+                    continue  # litter: not entered, and a link there is not worth a note
+            if entry.is_symlink():
+                walked.links.append(shown_path(here))
+            elif entry.is_dir(follow_symlinks=False):
+                subfolders.append((folder / entry.name, here))
+            elif entry.is_file(follow_symlinks=False):
+                walked.files.append(folder / entry.name)
+        pending += reversed(subfolders)  # depth first, in name order
+    return walked
+
+
+def note_walk(gathered: Gathered, walked: Walked, prefix: str) -> None:
+    if walked.links:
+        named = ", ".join(walked.links[:MAX_NAMED]) + (f" and {len(walked.links) - MAX_NAMED} more"
+                                                        if len(walked.links) > MAX_NAMED else "")
+        gathered.notes.append(f"{prefix}ignored {len(walked.links)} symbolic "
+                              f"link{'s' if len(walked.links) > 1 else ''} ({named}): links are never followed; "
+                              "upload the files themselves")
+    if walked.unreadable:
+        gathered.notes.append(f"{prefix}could not read the folder(s) {', '.join(walked.unreadable[:MAX_NAMED])}: ignored")
+
+
+def unpack_reason(exc: BaseException, archive: Path, dest: Path, shown: str) -> str:
+    """Why an archive cannot be unpacked, naming it as the student does (no private path)."""
+    reason = str(exc).replace(str(archive), shown).replace(str(dest), shown) or type(exc).__name__
+    if not isinstance(exc, SubmissionError):  # a failure unpack_zip did not expect (zlib.error, say)
+        return f"it is damaged ({type(exc).__name__}: {reason})"
+    if reason.startswith(f"{shown} cannot be unpacked: "):
+        return reason.removeprefix(f"{shown} cannot be unpacked: ")
+    return "it " + reason.removeprefix(f"{shown} ") if reason.startswith(f"{shown} ") else reason
+
+
+def shown_path(rel: PurePath) -> str:
+    return printable(PurePosixPath(rel).as_posix())
+
+
+def printable(text: str) -> str:
+    """Text any UTF-8 output can carry. A Linux file name is bytes, and Python gives the bytes
+    that are not UTF-8 as lone surrogates, which json.dumps passes on and no UTF-8 encoder
+    takes: they become \\xNN, as Python would show the bytes."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name makes (from JSON, say)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # -- results.json ---------------------------------------------------------------------------------
@@ -219,6 +308,7 @@ def check_output(check: CheckResult) -> str:
 
 def results_json(stages: list[StageResult], gathered: Gathered, tidy: Tidy, *, seconds: float,
                  pending: Sequence[Stage] = (), stopped: str = "") -> dict[str, Any]:
+    """`stages` graded, `pending` not (yet): the stages of this grading, those the summary lists."""
     by_id = {s.id: s for s in all_stages()}
     tests = [check_test(by_id[r.stage], n, c, tidy) for r in stages for n, c in enumerate(r.checks, 1)]
     return {
@@ -239,7 +329,8 @@ def summary(stages: list[StageResult], gathered: Gathered, tidy: Tidy, pending: 
         lines += ["No stage module was found in your submission. Upload the files you wrote "
                   f"({names}): loose, in their stage folders, inside exercises/, or as a .zip.", ""]
     lines.append("Files graded:")
-    for stage in all_stages():
+    listed = {r.stage for r in stages} | {s.id for s in pending}
+    for stage in [s for s in all_stages() if s.id in listed] or all_stages():
         shown = gathered.graded.get(stage.id)
         lines.append(f"  {stage.id}: {shown}" if shown else f"  {stage.id}: no {stage.filename} found")
     lines += [f"  note: {note}" for note in gathered.notes]
@@ -272,11 +363,23 @@ def failure_json(message: str, seconds: float) -> dict[str, Any]:
 
 
 def write_results(path: Path, data: dict[str, Any]) -> None:
-    """Atomically: Gradescope, or a reader racing us, sees the old file or the new one."""
+    """Atomically: Gradescope, or a reader racing us, sees the old file or the new one. Every
+    string goes through printable() first: one file name that is not UTF-8 must not cost the
+    whole results.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), "utf-8")
+    tmp.write_text(json.dumps(printable_json(data), indent=2, ensure_ascii=False), "utf-8")
     os.replace(tmp, path)
+
+
+def printable_json(data: Any) -> Any:
+    if isinstance(data, str):
+        return printable(data)
+    if isinstance(data, dict):
+        return {printable_json(k): printable_json(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [printable_json(v) for v in data]
+    return data
 
 
 # -- grading inside Gradescope --------------------------------------------------------------------
@@ -363,7 +466,7 @@ def run(root: Path) -> int:
     tidy = tidier(gathered)
     tmp = Path(tempfile.mkdtemp(prefix="tcplab-gradescope-"))
     try:
-        stages = list(all_stages())
+        stages = stages_to_grade()
         tree = tmp / "submission"
         tree.mkdir()
         gathered = gather_submission(root / "submission", tree, tmp / "zips")
@@ -402,18 +505,35 @@ def run(root: Path) -> int:
     return 0
 
 
+def stages_to_grade() -> list[Stage]:
+    """Every stage; TCPLAB_AUTOGRADER_STAGES=01,02 grades only those (to try a bundle quickly)."""
+    names = [n.strip() for n in os.environ.get("TCPLAB_AUTOGRADER_STAGES", "").split(",") if n.strip()]
+    return select_stages(names)
+
+
 def unfinished(why: str = "it was stopped") -> str:
     return (f"Grading did not finish: {why}. The stages not graded are listed below and give no points; "
             "please tell your instructor.")
 
 
+# A private folder of this run or of graders.batch (its job folder too), wherever TMPDIR is, up to
+# where a message may cut a long path short ("/tmp/tcplab-batch-12-ab/job-...").
+PRIVATE = r"(?:/[^\s'\"/]+)*/tcplab-(?:gradescope|batch)-[\w-]*(?:/job-\w*)?"
+
+
 def tidier(gathered: Gathered) -> Tidy:
-    """Rewrites the grader's private paths in messages into the names the student used."""
+    """Rewrites the grader's private paths in messages: the student's files into the names the
+    student used, other files of the graded copy relative to the submission, and the checks'
+    scratch folders into "<temporary folder>"."""
     patterns = []
     for stage in all_stages():
         shown = gathered.graded.get(stage.id, f"{stage.id}/{stage.filename}")
-        # Any absolute path ending in the stage's module: the grader's private copy of it.
-        patterns.append((re.compile(r"/[^\s'\"]*/" + re.escape(f"{stage.id}/{stage.filename}")), shown))
+        # The graded copy of the stage's module, by any absolute path ending in it or relative
+        # to the copy (graders.batch may have made it relative already).
+        patterns.append((re.compile(r"(?:/[^\s'\"]*/|(?<![\w./-]))" + re.escape(f"{stage.id}/{stage.filename}")),
+                         shown))
+    patterns.append((re.compile(PRIVATE + "/submission/"), ""))  # another file of the graded copy
+    patterns.append((re.compile(PRIVATE), "<temporary folder>"))
 
     def tidy(text: str) -> str:
         for pattern, shown in patterns:
@@ -425,6 +545,8 @@ def tidier(gathered: Gathered) -> Tidy:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if hasattr(sys.stdout, "reconfigure"):  # the log, too, survives a name that is not UTF-8
+        sys.stdout.reconfigure(errors="backslashreplace")
     if len(args) != 2 or args[0] != "run":
         print("usage: python -m graders.gradescope run AUTOGRADER_ROOT  (run_autograder does this)",
               file=sys.stderr)

@@ -9,6 +9,7 @@ own engine grades, that hidden checks are "after_published", and that their word
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -206,12 +208,17 @@ def assert_every_check_with_the_right_visibility(data: dict, root: Path) -> None
     assert SECRET not in data["output"]
 
 
+# The cases of issue 10 need only the first two stages: they are graded alone (quicker).
+FIRST_TWO = all_stages()[:2]
+
+
 @pytest.fixture(scope="module")
 def graded(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, Path]]:
-    """Five submissions graded side by side: the solutions, nothing, a syntax error, a zip, and
-    one that tries to write its own results.json."""
+    """Eight submissions graded side by side: the solutions, nothing, a syntax error, a zip, one
+    that tries to write its own results.json, and (stages 01 and 02 only) links to the
+    solutions, loose files beside a corrupt zip, and names that are not UTF-8."""
     roots = {}
-    for case in ("solutions", "empty", "broken", "zipped", "hostile"):
+    for case in ("solutions", "empty", "broken", "zipped", "hostile", "linked", "corrupt_zip", "non_utf8"):
         roots[case] = autograder_root(tmp_path_factory.mktemp(case), bundle)
     # (a) the solutions, in stage folders at the top level
     for stage in all_stages():
@@ -231,8 +238,43 @@ def graded(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         shutil.copy(SOLUTIONS / stage.id / stage.filename, roots["hostile"] / "submission")
     fake = roots["hostile"] / "results" / "results.json"
     (roots["hostile"] / "submission" / FIRST.filename).write_text(FAKE_RESULTS.format(path=str(fake)))
-    procs = {case: start(root) for case, root in roots.items()}
+    # (f) nothing but links to the solutions: exercises/ (absolute), a stage folder (relative),
+    # a module (absolute), a sub-folder (relative)
+    linked = roots["linked"] / "submission"
+    for name, target in (("exercises", SOLUTIONS), (FIRST.id, SOLUTIONS / FIRST.id),
+                         (FIRST_TWO[1].filename, SOLUTIONS / FIRST_TWO[1].id / FIRST_TWO[1].filename),
+                         ("work", SOLUTIONS)):
+        relative = name in (FIRST.id, "work")
+        (linked / name).symlink_to(os.path.relpath(target, linked) if relative else target)
+    # (g) the solutions as loose files, beside an old attempt whose zip is damaged
+    for stage in FIRST_TWO:
+        shutil.copy(SOLUTIONS / stage.id / stage.filename, roots["corrupt_zip"] / "submission")
+    (roots["corrupt_zip"] / "submission" / "old-attempt.zip").write_bytes(damaged_zip())
+    # (h) the first module (a solution) under a folder whose name is not UTF-8, the second (a
+    # syntax error) under another, and a stray file whose name is not UTF-8 either
+    sub = os.fsencode(roots["non_utf8"] / "submission")
+    os.makedirs(sub + b"/\xffattempt/" + FIRST.id.encode())
+    shutil.copy(SOLUTIONS / FIRST.id / FIRST.filename, os.fsdecode(sub + b"/\xffattempt/" + FIRST.id.encode()))
+    os.makedirs(sub + b"/r\xe9sum\xe9")
+    Path(os.fsdecode(sub + b"/r\xe9sum\xe9/" + FIRST_TWO[1].filename.encode())).write_text("def bind_and_listen(:\n")
+    Path(os.fsdecode(sub + b"/notes-\xfe.txt")).write_text("scratch\n")
+
+    two = ",".join(s.id for s in FIRST_TWO)
+    procs = {case: start(root, **({"TCPLAB_AUTOGRADER_STAGES": two} if case in ("linked", "corrupt_zip", "non_utf8")
+                                  else {}))
+             for case, root in roots.items()}
     return {case: (finish(proc, roots[case]), roots[case]) for case, proc in procs.items()}
+
+
+def damaged_zip() -> bytes:
+    """A zip whose directory is sound but whose deflated data is not: zlib.error on reading."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(FIRST.filename, "x = 1\n" * 2000)
+    data = bytearray(buffer.getvalue())
+    start = 30 + len(FIRST.filename)  # the local header, then the deflated data
+    data[start:start + 40] = b"\xff" * 40
+    return bytes(data)
 
 
 FAKE_RESULTS = """
@@ -305,6 +347,91 @@ def test_a_zip_of_the_course_folder_is_graded_like_the_folder(graded):
     assert_every_check_with_the_right_visibility(data, root)
     assert all(t["status"] == "passed" for t in data["tests"])
     assert f"work.zip: tcplab/exercises/{FIRST.id}/{FIRST.filename}" in data["output"]
+
+
+def checks_of(data: dict, stage_id: str) -> list[dict]:
+    return [t for t in data["tests"] if t["extra_data"]["id"].startswith(stage_id + ".")]
+
+
+def test_links_to_the_solutions_grade_as_nothing_and_are_named_in_the_output(graded):
+    """Protection: gathering looks at every entry with lstat and never enters or reads a link
+    (gradescope.walk_submission), whatever the link is named and wherever it points."""
+    data, root = graded["linked"]
+    linked = root / "submission"
+    # Followed, these links would give the reference solutions: the test can only pass by not following them.
+    assert (linked / "exercises" / FIRST.id / FIRST.filename).is_file()
+    assert (linked / "work" / FIRST_TWO[1].id / FIRST_TWO[1].filename).is_file()
+    assert (linked / FIRST_TWO[1].filename).is_file() and (linked / FIRST.id / FIRST.filename).is_file()
+    assert {t["tags"][0] for t in data["tests"]} == {s.id for s in FIRST_TWO}, "only the stages asked for"
+    assert data["score"] == 0 and all(t["status"] == "failed" for t in data["tests"])
+    output = data["output"]
+    assert "ignored 4 symbolic links" in output and "links are never followed" in output
+    for name in (FIRST.id, FIRST_TWO[1].filename, "exercises", "work"):
+        assert name in output.split("symbolic links (", 1)[1].split(")", 1)[0], name
+    for stage in FIRST_TWO:
+        assert f"{stage.id}: no {stage.filename} found" in output
+    assert "not a judgement of your code" not in output, "links are the student's, not an autograder error"
+
+
+def test_loose_files_beside_a_damaged_zip_get_full_marks_and_the_zip_is_ignored_with_a_note(graded):
+    """Protection: each extra archive is unpacked under its own catch-all (gather_submission):
+    SubmissionError, zlib.error or anything else costs that archive only, never the run."""
+    data, root = graded["corrupt_zip"]
+    with pytest.raises((zlib.error, zipfile.BadZipFile)), zipfile.ZipFile(root / "submission" / "old-attempt.zip") as zf:
+        zf.read(FIRST.filename)  # really damaged: reading its member fails
+    assert data["tests"] and all(t["status"] == "passed" for t in data["tests"]), \
+        [t["name"] for t in data["tests"] if t["status"] != "passed"]
+    assert data["score"] == sum(t["max_score"] for t in data["tests"]) > 0
+    note = next(line for line in data["output"].splitlines() if "old-attempt.zip" in line)
+    assert "old-attempt.zip cannot be unpacked: " in note and note.endswith("— ignored"), note
+    for stage in FIRST_TWO:
+        assert f"{stage.id}: {stage.filename}" in data["output"]
+
+
+def test_names_that_are_not_utf8_give_a_valid_results_json_that_shows_them_escaped(graded):
+    """Protection: every string of results.json goes through gradescope.printable (the bytes
+    that are not UTF-8 become \\xNN) before it is written; finish() read the file as strict UTF-8."""
+    data, root = graded["non_utf8"]
+    raw = (root / "results" / "results.json").read_bytes()
+    assert json.loads(raw.decode("utf-8")) == data  # strict: one lone surrogate would fail here
+    assert data["tests"] and all(t["status"] == "passed" for t in checks_of(data, FIRST.id))
+    assert all(t["score"] == 0 for t in checks_of(data, FIRST_TWO[1].id))
+    assert f"{FIRST.id}: \\xffattempt/{FIRST.id}/{FIRST.filename}" in data["output"]
+    assert f"{FIRST_TWO[1].id}: r\\xe9sum\\xe9/{FIRST_TWO[1].filename}" in data["output"]
+    shown = [t for t in checks_of(data, FIRST_TWO[1].id) if t["visibility"] == "visible"
+             and t["extra_data"]["status"] != "skipped"]
+    assert shown and all(f"r\\xe9sum\\xe9/{FIRST_TWO[1].filename}, line 1" in t["output"] for t in shown)
+
+
+def test_outputs_name_files_relative_to_the_submission_never_the_graders_temporary_paths(graded):
+    """Protection: gradescope.tidier rewrites the private copies' paths (this run's, and those
+    of graders.batch's job folders, the checks' scratch folders among them) in every output."""
+    for case, (data, root) in graded.items():
+        texts = [data["output"]] + [t["output"] for t in data["tests"]]
+        for text in texts:
+            for private in (str(root), "tcplab-batch-", "tcplab-gradescope-", "/job-"):
+                assert private not in text, f"{case}: {private} in {text!r}"
+    empty, _ = graded["empty"]
+    stage = next(s for s in all_stages() if s.module == "file_transfer")
+    # Stage 06's checks pass the student's code a scratch folder, which their transcripts show:
+    # the private paths were there to leak.
+    assert any("called receive_file(sock, " in t["output"] for t in checks_of(empty, stage.id))
+
+
+def test_the_tidier_rewrites_private_paths_whatever_form_they_come_in():
+    """gradescope.tidier on its own: graders.batch may already have rewritten some of them."""
+    from graders.gradescope import Gathered, tidier
+
+    stage = all_stages()[1]
+    tidy = tidier(Gathered(graded={stage.id: f"work/{stage.filename}"}))
+    job = "/x/autograder/tmp/tcplab-batch-12-ab_c/job-3f"
+    assert tidy(f"syntax error in {job}/submission/{stage.id}/{stage.filename}, line 2") == \
+        f"syntax error in work/{stage.filename}, line 2"
+    assert tidy(f"syntax error in {stage.id}/{stage.filename}, line 2") == f"syntax error in work/{stage.filename}, line 2"
+    assert tidy(f"open {job}/submission/{stage.id}/helper.py") == f"open {stage.id}/helper.py"
+    assert tidy(f"send_file(sock, '{job}/scratch/a.bin')") == "send_file(sock, '<temporary folder>/scratch/a.bin')"
+    assert tidy("receive_file(sock, '/tmp/tcplab-batch-9104-ujm...)") == "receive_file(sock, '<temporary folder>...)"
+    assert tidy("/tmp/tcplab-gradescope-k2j/submission/01_x/y.py") == "01_x/y.py"
 
 
 def test_a_submission_that_outlasts_the_budget_still_gets_a_results_json(bundle, tmp_path):
@@ -409,7 +536,8 @@ def test_gathering_prefers_the_stage_folder_and_ignores_litter_and_says_so(tmp_p
     assert gathered.graded == {stage.id: f"exercises/{stage.id}/{stage.filename}"}
     notes = "\n".join(gathered.notes)
     assert f"2 copies of {stage.filename}" in notes and f"not {stage.filename}" in notes
-    assert "broken.zip could not be read" in notes and "evil.zip could not be read" in notes
+    assert "broken.zip cannot be unpacked: " in notes and "evil.zip cannot be unpacked: " in notes
+    assert notes.count("— ignored") == 2
     assert str(sub) not in notes, "notes name files as the student does"
     assert not (tmp_path / FIRST.filename).exists()
 
@@ -418,3 +546,50 @@ def test_gathering_a_missing_submission_folder_finds_nothing(tmp_path):
     gathered = gather_submission(tmp_path / "absent", tmp_path / "tree", tmp_path / "scratch")
     assert gathered.graded == {} and gathered.notes == []
 
+
+
+def test_a_submission_folder_that_is_a_link_is_not_followed(tmp_path):
+    """Protection: gather_submission looks at the top itself with lstat before walking it."""
+    (tmp_path / "real" / FIRST.id).mkdir(parents=True)
+    shutil.copy(SOLUTIONS / FIRST.id / FIRST.filename, tmp_path / "real" / FIRST.id)
+    (tmp_path / "submission").symlink_to(tmp_path / "real")
+    gathered = gather_submission(tmp_path / "submission", tmp_path / "tree", tmp_path / "scratch")
+    assert gathered.graded == {} and not (tmp_path / "tree").exists()
+    assert any("submission folder is a symbolic link" in note for note in gathered.notes)
+
+
+@pytest.mark.parametrize("failure", [zlib.error("Error -3 while decompressing data"), RuntimeError("surprise")])
+def test_an_archive_that_fails_in_any_way_costs_only_itself(tmp_path, monkeypatch, failure):
+    """Protection: the catch-all around each archive in gather_submission, for failures that
+    unpack_zip does not turn into SubmissionError (as zlib.error once escaped it)."""
+    from graders import gradescope
+
+    def unpack(archive, dest):
+        (dest / "half").mkdir(parents=True)  # what a failure half-way leaves behind
+        (dest / "half" / FIRST.filename).write_text("# half unpacked\n")
+        raise failure
+
+    monkeypatch.setattr(gradescope, "unpack_zip", unpack)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    stage = all_stages()[1]
+    (sub / stage.filename).write_text("# loose\n")
+    with zipfile.ZipFile(sub / "old-attempt.zip", "w") as zf:
+        zf.writestr(FIRST.filename, "# zipped\n")
+    gathered = gather_submission(sub, tmp_path / "tree", tmp_path / "scratch")
+    assert gathered.graded == {stage.id: stage.filename}, "the half-unpacked archive was graded"
+    [note] = gathered.notes
+    assert note.startswith("old-attempt.zip cannot be unpacked: it is damaged") and note.endswith("— ignored")
+    assert type(failure).__name__ in note and str(tmp_path) not in note
+
+
+def test_results_json_is_valid_utf8_whatever_the_names_hold(tmp_path):
+    """Protection: write_results passes every string (keys too) through gradescope.printable."""
+    from graders.gradescope import write_results
+
+    name = os.fsdecode(b"r\xe9sum\xe9/create_socket.py")
+    assert "\udce9" in name  # how Python hands over a name that is not UTF-8
+    write_results(tmp_path / "results.json", {"output": f"graded {name}", "tests": [{name: "\ud800 from JSON"}]})
+    data = json.loads((tmp_path / "results.json").read_bytes().decode("utf-8"))
+    assert data["output"] == "graded r\\xe9sum\\xe9/create_socket.py"
+    assert data["tests"] == [{"r\\xe9sum\\xe9/create_socket.py": "\\ud800 from JSON"}]

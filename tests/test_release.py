@@ -172,29 +172,124 @@ def test_the_student_readme_covers_every_stage_and_no_instructor_command(out):
     assert "{{" not in readme
 
 
-def test_the_classroom_workflow_runs_tcplab_check_for_each_stage_with_its_public_points(out):
+@pytest.fixture(scope="module")
+def public_checks_run() -> dict:
+    """`tcplab check --path solutions --format json`: every public check, passed, with its points."""
+    done = tcplab("check", "--path", "solutions", "--format", "json")
+    no_traceback(done)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [submission] = json.loads(done.stdout)["submissions"]
+    return submission
+
+
+def classroom_graders(out: Path) -> tuple[dict, list[dict], dict]:
     yaml = pytest.importorskip("yaml")
     workflow = yaml.safe_load((out / ".github" / "workflows" / "classroom.yml").read_text("utf-8"))
-    # GitHub Classroom's reporter reads the results only from this workflow and job name.
-    assert workflow["name"] == "Autograding Tests"
     steps = workflow["jobs"]["run-autograding-tests"]["steps"]
     graders = {s["id"]: s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-command-grader")}
+    return workflow, steps, graders
+
+
+def judged_by(command: str, checks: dict[str, dict]) -> set[str]:
+    """The check ids a runner's command judges: `tcplab check N [N ...] [--only ID,ID]`."""
+    words = command.split()
+    assert words[:2] == ["tcplab", "check"], command
+    only = words[words.index("--only") + 1].split(",") if "--only" in words else None
+    numbers = [int(w) for w in words[2:words.index("--only") if only else None]]
+    ids = {check_id for check_id in checks if int(check_id[:2]) in numbers}
+    if only is None:
+        return ids
+    assert set(only) <= ids, f"{command}: checks of stages it does not run"
+    return set(only)
+
+
+def test_the_classroom_workflow_runs_tcplab_check_for_each_stage_with_its_public_points(out, public_checks_run):
+    """GitHub Classroom reads max-score as a whole number: every runner is worth whole points, and
+    together exactly what `tcplab check` counts (release.classroom_runners)."""
+    workflow, steps, graders = classroom_graders(out)
+    # GitHub Classroom's reporter reads the results only from this workflow and job name.
+    assert workflow["name"] == "Autograding Tests"
     reporter = next(s for s in steps if s.get("uses", "").startswith("classroom-resources/autograding-grading-reporter"))
     assert reporter["with"]["runners"].split(",") == list(graders)
     assert set(reporter["env"]) == {f"{runner.upper()}_RESULTS" for runner in graders}
+    for runner in graders:
+        assert f"steps.{runner}.outputs.result" in reporter["env"][f"{runner.upper()}_RESULTS"]
+    scores = {runner: step["with"]["max-score"] for runner, step in graders.items()}
+    assert all(type(score) is int and score > 0 for score in scores.values()), scores
+    total = public_checks_run["max_score"]
+    assert sum(scores.values()) == total == sum(public_points_of(out).values())
+    checks = {c["id"]: c for stage in public_checks_run["stages"] for c in stage["checks"]}
+    judged: list[str] = []
+    for runner, step in graders.items():
+        ids = judged_by(step["with"]["command"], checks)
+        assert step["with"]["max-score"] == sum(checks[i]["max_score"] for i in ids), runner
+        judged += ids
+    assert sorted(judged) == sorted(checks), "every public check is judged by exactly one runner"
     points = public_points_of(out)
     for stage in all_stages():
         runner = f"stage{stage.number:02d}"
-        if points[stage.id]:
-            assert graders[runner]["with"]["command"] == f"tcplab check {stage.number}"
-            assert float(graders[runner]["with"]["max-score"]) == points[stage.id]
-        else:
+        if points[stage.id] == int(points[stage.id]) and points[stage.id]:
+            assert graders[runner]["with"]["command"] == f"tcplab check {stage.number}"  # a whole stage: as before
+        elif not points[stage.id]:
             assert runner not in graders  # a stage without public checks could only ever fail
     install = next(s for s in steps if s.get("name") == "Install tcplab")["run"]
     assert ".github/requirements-grading.txt" in install and "--no-deps -e ." in install
     requirements = (out / ".github" / "requirements-grading.txt").read_text("utf-8")
     assert "pytest" in requirements and "nbgrader" not in requirements and "jupyter" not in requirements
     assert [r for r in requirements.splitlines() if not r.startswith("#")] == grading_requirements()
+
+
+def test_the_classroom_runners_of_some_checks_pass_on_the_solutions_and_fail_on_the_stubs(out, public_checks_run):
+    """Each runner with --only, run as the workflow writes it: exit 0 on the solutions with its
+    max-score in points, 1 on the stubs (tcplab check --only)."""
+    _, _, graders = classroom_graders(out)
+    partial = {runner: step["with"] for runner, step in graders.items() if "--only" in step["with"]["command"]}
+    if not partial:
+        pytest.skip("every stage of this course is worth whole points: no runner needs --only")
+    for runner, step in partial.items():
+        args = step["command"].split()[2:]
+        done = tcplab("check", *args, "--path", "solutions", "--format", "json")
+        no_traceback(done)
+        assert done.returncode == 0, f"{runner}: {done.stdout}{done.stderr}"
+        [submission] = json.loads(done.stdout)["submissions"]
+        assert submission["score"] == submission["max_score"] == step["max-score"], runner
+        judged = {c["id"] for stage in submission["stages"] for c in stage["checks"]}
+        assert judged == set(step["command"].split("--only ")[1].split(",")), runner
+    first = next(iter(partial.values()))
+    stubs = tcplab("check", *first["command"].split()[2:])
+    no_traceback(stubs)
+    assert stubs.returncode == 1, stubs.stdout
+
+
+def test_only_names_that_match_no_check_are_a_usage_error():
+    for only in ("no_such_check", ",", "01_create_socket.no_such_check"):
+        done = tcplab("check", "1", "--path", "solutions", "--only", only)
+        no_traceback(done)
+        assert done.returncode == 2 and "tcplab:" in done.stderr, (only, done.stdout, done.stderr)
+    done = tcplab("check", "--help")
+    assert "--only" in done.stdout
+
+
+def test_classroom_runners_are_whole_and_add_up_to_the_public_total():
+    """release.classroom_runners on made-up courses: fractions carried across stages, a check
+    worth nothing left out, and a total that is not whole refused."""
+    from graders.release import PackagingError, classroom_runners
+
+    ids = [s.id for s in all_stages()]
+    course = {ids[0]: [("a", 2.0), ("b", 0.25)], ids[1]: [("c", 1.0), ("d", 0.25), ("e", 1.0)],
+              ids[2]: [("f", 1.5), ("g", 0.0), ("h", 3.0)], ids[3]: [("i", 4.0)]}
+    runners = classroom_runners(course)
+    assert all(isinstance(r.points, int) for r in runners)
+    assert sum(r.points for r in runners) == 13
+    by_id = {r.id: r for r in runners}
+    assert by_id["stage04"].command == "tcplab check 4"
+    assert by_id["stage01"].only == [f"{ids[0]}.a"] and by_id["stage01"].points == 2
+    assert by_id["stage03"].only == [f"{ids[2]}.h"], "the check worth nothing is in no runner"
+    pooled = [r for r in runners if r.id.startswith("stages")]
+    assert [(r.stages, r.only, r.points) for r in pooled] == [
+        ([1, 2, 3], [f"{ids[0]}.b", f"{ids[1]}.d", f"{ids[2]}.f"], 2)]
+    with pytest.raises(PackagingError, match="whole points only"):
+        classroom_runners({ids[0]: [("a", 1.5)]})
 
 
 def public_points_of(out: Path) -> dict[str, float]:
