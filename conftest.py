@@ -1,3 +1,3 @@
-"""Lets `pytest exercises/ graders/hidden/` run the checks directly (see graders/plugin.py)."""
+"""Lets `pytest exercises/ graders/hidden/` run the checks directly (see graders/grading/plugin.py)."""
 
-pytest_plugins = ["graders.plugin"]
+pytest_plugins = ["graders.grading.plugin"]

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders.isolation import detect  # noqa: E402
+from graders.batch.isolation import detect  # noqa: E402
 from graders.stages import EXERCISES, SOLUTIONS, all_stages  # noqa: E402
 
 CORPUS = ROOT / "tests" / "submissions"

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders.subject import Subject  # noqa: E402
+from graders.engine.subject import Subject  # noqa: E402
 
 
 def call_overhead(calls: int) -> tuple[float, float]:

@@ -2,11 +2,11 @@
 
     from graders.api import check, Failure, Send, Recv, RecvAll, ShutWr, Close, Reset, dribble
 
-A check is `def test_x(lab): "title"` decorated with @check; `lab` is a graders.lab.Lab.
+A check is `def test_x(lab): "title"` decorated with @check; `lab` is a graders.checking.lab.Lab.
 """
 
-from graders.checks import CallTimedOut, CodeError, Failure, NotImplementedYet, check
-from graders.peers import (
+from graders.checking.declare import CallTimedOut, CodeError, Failure, NotImplementedYet, check
+from graders.checking.peers import (
     AwaitRead,
     Close,
     Pause,
@@ -20,14 +20,14 @@ from graders.peers import (
     dribble,
     unread_bytes,
 )
-from graders.protocols import (
+from graders.checking.protocols import (
     MAX_FRAME,
     decode_frames,
     encode_file_header,
     encode_frame,
     file_message,
 )
-from graders.transcript import describe_difference, show_bytes
+from graders.checking.transcript import describe_difference, show_bytes
 
 __all__ = [
     "AwaitRead", "MAX_FRAME", "CallTimedOut", "Close", "CodeError", "Failure", "NotImplementedYet", "Pause", "Recv",

@@ -12,10 +12,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
+# The engine: this folder, with its wings (engine/, checking/, grading/, report/, batch/, ...).
+GRADERS = Path(__file__).resolve().parent
+COURSE_ROOT = GRADERS.parent
 EXERCISES = COURSE_ROOT / "exercises"
 SOLUTIONS = COURSE_ROOT / "solutions"
-HIDDEN = Path(__file__).resolve().parent / "hidden"
+HIDDEN = GRADERS / "hidden"
 
 
 @dataclass(frozen=True)

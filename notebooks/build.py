@@ -213,7 +213,7 @@ SETUP = '''\
 import socket
 
 from graders.notebook import demo, grade, wait_for_bytes
-from graders.peers import Close, Pause, Recv, RecvAll, RecvLine, Reset, Send, ShutWr, Stall, dribble'''
+from graders.checking.peers import Close, Pause, Recv, RecvAll, RecvLine, Reset, Send, ShutWr, Stall, dribble'''
 
 
 def how_it_works(stage: Stage, checks: list[NotebookCheck]) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.isolation import detect
+from graders.batch.isolation import detect
 from tests.corpus import EXERCISES, SOLUTIONS, tcplab
 
 STAGE = "01_create_socket"
@@ -286,7 +286,7 @@ def test_the_progress_bar_shows_count_rate_and_time_left_on_a_terminal(klass, tm
 
 
 def test_an_alarm_forged_by_student_code_does_not_fire_a_checks_timeout():
-    from graders.grade_child import only_when_due
+    from graders.batch.child import only_when_due
 
     rang = []
     previous = signal.signal(signal.SIGALRM, only_when_due(lambda *_: rang.append("timeout")))

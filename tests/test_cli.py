@@ -159,7 +159,7 @@ def test_hint_and_list():
 def test_watch_moves_on_when_a_stage_turns_green(tmp_path):
     from rich.console import Console
 
-    from graders.watch import watch
+    from graders.cli.watch import watch
 
     root = tmp_path / "course"
     shutil.copytree(EXERCISES, root)

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from graders import codec, wire
+from graders.engine import codec, wire
 
 
 @pytest.mark.parametrize("value", [

@@ -127,9 +127,9 @@ def test_bad_export_requests_are_explained(exported, tmp_path):
 
 def test_cells_that_look_like_formulas_are_neutralised_in_the_csv():
     """Protection: export.neutralised on every cell (OWASP: a leading single quote)."""
-    from graders.export import grades_csv
-    from graders.gradebook import GradedSubmission
-    from graders.results import StageResult, SubmissionResult
+    from graders.batch.export import grades_csv
+    from graders.batch.gradebook import GradedSubmission
+    from graders.report.results import StageResult, SubmissionResult
 
     hostile = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
     graded = [GradedSubmission(i, name, f"={name}", "h", "graded", "2024-01-01", 1.0,

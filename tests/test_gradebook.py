@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from graders.gradebook import Gradebook, GradebookError
-from graders.results import CheckResult, StageResult, SubmissionResult
+from graders.batch.gradebook import Gradebook, GradebookError
+from graders.report.results import CheckResult, StageResult, SubmissionResult
 from tests.corpus import tcplab
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.gradescope import gather_submission
+from graders.packaging.gradescope import gather_submission
 from graders.stages import COURSE_ROOT, SOLUTIONS, all_stages
 from tests.corpus import tcplab
 from tests.test_release import solution_lines
@@ -65,7 +65,7 @@ def test_the_bundle_has_setup_and_run_autograder_at_its_root_and_the_course_with
         texts = {n: zf.read(n).decode("utf-8", "replace") for n in names}
     for script in ("setup.sh", "run_autograder"):
         assert script in names and modes[script] & 0o111, f"{script} missing or not executable"
-    assert {"README.md", "pyproject.toml", "requirements-grading.txt", "graders/cli.py"} <= names
+    assert {"README.md", "pyproject.toml", "requirements-grading.txt", "graders/cli/main.py"} <= names
     for stage in all_stages():
         assert f"exercises/{stage.id}/{stage.filename}" in names
         for check in stage.check_files(hidden=True):
@@ -405,7 +405,7 @@ def test_names_that_are_not_utf8_give_a_valid_results_json_that_shows_them_escap
 
 def test_outputs_name_files_relative_to_the_submission_never_the_graders_temporary_paths(graded):
     """Protection: gradescope.tidier rewrites the private copies' paths (this run's, and those
-    of graders.batch's job folders, the checks' scratch folders among them) in every output."""
+    of graders.batch.coordinator's job folders, the checks' scratch folders among them) in every output."""
     for case, (data, root) in graded.items():
         texts = [data["output"]] + [t["output"] for t in data["tests"]]
         for text in texts:
@@ -419,8 +419,8 @@ def test_outputs_name_files_relative_to_the_submission_never_the_graders_tempora
 
 
 def test_the_tidier_rewrites_private_paths_whatever_form_they_come_in():
-    """gradescope.tidier on its own: graders.batch may already have rewritten some of them."""
-    from graders.gradescope import Gathered, tidier
+    """gradescope.tidier on its own: graders.batch.coordinator may already have rewritten some of them."""
+    from graders.packaging.gradescope import Gathered, tidier
 
     stage = all_stages()[1]
     tidy = tidier(Gathered(graded={stage.id: f"work/{stage.filename}"}))
@@ -487,8 +487,8 @@ def test_setup_sh_provisions_a_fresh_python_for_grading(bundle, tmp_path):
 
 def test_a_stage_that_never_ends_loses_its_share_of_the_budget_not_the_later_stages(tmp_path, monkeypatch):
     """run() in process, with the grading of a stage faked: the first stage uses up its share."""
-    from graders import gradescope
-    from graders.results import CheckResult, StageResult
+    from graders.packaging import gradescope
+    from graders.report.results import CheckResult, StageResult
 
     shares = []
 
@@ -562,7 +562,7 @@ def test_a_submission_folder_that_is_a_link_is_not_followed(tmp_path):
 def test_an_archive_that_fails_in_any_way_costs_only_itself(tmp_path, monkeypatch, failure):
     """Protection: the catch-all around each archive in gather_submission, for failures that
     unpack_zip does not turn into SubmissionError (as zlib.error once escaped it)."""
-    from graders import gradescope
+    from graders.packaging import gradescope
 
     def unpack(archive, dest):
         (dest / "half").mkdir(parents=True)  # what a failure half-way leaves behind
@@ -585,7 +585,7 @@ def test_an_archive_that_fails_in_any_way_costs_only_itself(tmp_path, monkeypatc
 
 def test_results_json_is_valid_utf8_whatever_the_names_hold(tmp_path):
     """Protection: write_results passes every string (keys too) through gradescope.printable."""
-    from graders.gradescope import write_results
+    from graders.packaging.gradescope import write_results
 
     name = os.fsdecode(b"r\xe9sum\xe9/create_socket.py")
     assert "\udce9" in name  # how Python hands over a name that is not UTF-8

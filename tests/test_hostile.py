@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.isolation import detect
+from graders.batch.isolation import detect
 from graders.stages import EXERCISES, HIDDEN, SOLUTIONS, all_stages
 
 HERE = Path(__file__).resolve().parent
@@ -212,7 +212,7 @@ def test_a_hostile_submission_gains_nothing(batch, stage_id, module):
 
 
 def test_the_graders_environment_reaches_no_student_code(batch):
-    """Student code starts from an allow-list environment (graders/sandbox.py's ALLOWED_ENV)."""
+    """Student code starts from an allow-list environment (graders/engine/limits.py's ALLOWED_ENV)."""
     for name, value in SECRETS.items():
         assert value not in batch["stdout"] and value not in batch["stderr"], f"{name} reached the results"
 
@@ -289,7 +289,7 @@ def _switched_uid(line: str) -> bool:
 def test_kill_9_on_the_coordinator_ends_the_grading_it_started(tmp_path):
     """The grading child arms its parent-death signal again after it becomes the job's uid.
 
-    (graders/lockdown.py die_with_parent: the kernel clears that signal on a uid change.)
+    (graders/batch/lockdown.py die_with_parent: the kernel clears that signal on a uid change.)
     """
     klass = tmp_path / "class"
     # Every function of every stage sleeps forever: grading it waits out every check's
@@ -305,7 +305,7 @@ def test_kill_9_on_the_coordinator_ends_the_grading_it_started(tmp_path):
     try:
         # Wait (bounded) until student code runs: a worker of this batch is alive.
         deadline = time.monotonic() + 120
-        while not any("graders.worker" in p and _switched_uid(p) for p in grading_processes(proc.pid)):
+        while not any("graders.engine.worker" in p and _switched_uid(p) for p in grading_processes(proc.pid)):
             assert proc.poll() is None and time.monotonic() < deadline, "the grading never reached student code"
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)

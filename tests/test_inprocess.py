@@ -1,7 +1,7 @@
-"""The in-process subject (graders/inprocess.py) reports what the worker reports.
+"""The in-process subject (graders/engine/inprocess.py) reports what the worker reports.
 
 Each test runs a small module's function the way a notebook's grade cell does and checks
-one field of the CallResult against what graders/worker.py would say. The last tests
+one field of the CallResult against what graders/engine/worker.py would say. The last tests
 run every stage's checks in-process on the reference solutions, the stubs and the
 fixture corpus, and expect the verdicts `tcplab check` gives.
 """
@@ -20,13 +20,13 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from graders.codec import RemoteError
-from graders.inprocess import InProcessSubject
-from graders.lab import Lab
+from graders.checking.lab import Lab
+from graders.checking.peers import RecvAll
+from graders.engine.codec import RemoteError
+from graders.engine.inprocess import InProcessSubject
+from graders.engine.subject import Subject
 from graders.notebook import run_checks, stage_checks
-from graders.peers import RecvAll
 from graders.stages import all_stages
-from graders.subject import Subject
 from tests.corpus import EXERCISES, SOLUTIONS, corpus_files, intended_checks
 
 MODULE = textwrap.dedent('''

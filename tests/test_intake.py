@@ -1,6 +1,6 @@
 """Reading submissions for `tcplab grade`: links, damaged archives, odd names, sizes, duplicates.
 
-Each case names the protection it relies on (graders/submission.py, graders/intake.py).
+Each case names the protection it relies on (graders/grading/submission.py, graders/batch/intake.py).
 End-to-end cases run `python -m graders.cli grade` as an instructor types it, at stage 01
 only (its checks are quick), with TMPDIR set to a folder of the test's own: what the
 grader leaves behind (a /tmp/tcplab-zip-*, a /tmp/tcplab-batch-*) is then in plain sight.
@@ -22,10 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from graders import submission as sub
-from graders.intake import Job, expand, is_one_submission, prepare
-from graders.stages import COURSE_ROOT, SOLUTIONS, all_stages
-from graders.submission import (
+from graders.batch.intake import Job, expand, is_one_submission, prepare
+from graders.grading import submission as sub
+from graders.grading.submission import (
     MAX_UNPACKED,
     Budget,
     SubmissionError,
@@ -34,6 +33,7 @@ from graders.submission import (
     stream,
     walk_without_links,
 )
+from graders.stages import COURSE_ROOT, SOLUTIONS, all_stages
 from tests.corpus import EXERCISES
 
 STAGE = all_stages()[0]
@@ -247,7 +247,7 @@ def test_names_that_are_not_utf8_are_graded_stored_and_shown_escaped(tmp_path):
 MEASURE = """
 import json, resource, sys, tempfile
 from pathlib import Path
-from graders.intake import Job, prepare
+from graders.batch.intake import Job, prepare
 from graders.stages import all_stages
 path = Path(sys.argv[1])
 prepared = prepare(Job(0, path.name, str(path), path), [all_stages()[0]], Path(tempfile.mkdtemp()))

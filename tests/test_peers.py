@@ -8,8 +8,8 @@ import time
 import pytest
 
 from graders.api import AwaitRead, Close, Recv, RecvAll, Reset, Send, ShutWr, Stall, dribble
-from graders.lab import Lab
-from graders.peers import unread_at_other_end, unread_bytes
+from graders.checking.lab import Lab
+from graders.checking.peers import unread_at_other_end, unread_bytes
 
 
 class NoSubject:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from graders.plugin import Collector
-from graders.runner import run_pytest
+from graders.grading.plugin import Collector
+from graders.grading.runner import run_pytest
 from graders.stages import SOLUTIONS, find_stage
 
 CHECKS = textwrap.dedent('''

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from graders import protocols as p
+from graders.checking import protocols as p
 
 
 def test_frames_round_trip_and_partial_frames_wait():

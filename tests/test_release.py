@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.release import grading_requirements
+from graders.packaging.release import grading_requirements
 from graders.stages import COURSE_ROOT, EXERCISES, HIDDEN, SOLUTIONS, all_stages
 from tests.corpus import tcplab
 
@@ -273,7 +273,7 @@ def test_only_names_that_match_no_check_are_a_usage_error():
 def test_classroom_runners_are_whole_and_add_up_to_the_public_total():
     """release.classroom_runners on made-up courses: fractions carried across stages, a check
     worth nothing left out, and a total that is not whole refused."""
-    from graders.release import PackagingError, classroom_runners
+    from graders.packaging.release import PackagingError, classroom_runners
 
     ids = [s.id for s in all_stages()]
     course = {ids[0]: [("a", 2.0), ("b", 0.25)], ids[1]: [("c", 1.0), ("d", 0.25), ("e", 1.0)],

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from graders import worker_view
-from graders.sandbox import ALLOWED_ENV, Limits
-from graders.subject import Subject, kernel_checked_timeouts
+from graders.engine import worker_view
+from graders.engine.limits import ALLOWED_ENV, Limits
+from graders.engine.subject import Subject, kernel_checked_timeouts
 
 MODULE = textwrap.dedent('''
     import os, socket, sys, time
@@ -147,7 +147,7 @@ def test_a_child_process_dies_with_its_worker(subject):
 
 
 def test_a_module_that_hangs_at_import_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr("graders.subject.IMPORT_DEADLINE", 0.5)
+    monkeypatch.setattr("graders.engine.subject.IMPORT_DEADLINE", 0.5)
     path = tmp_path / "slow.py"
     path.write_text("while True:\n    pass\n")
     s = Subject(path, "slow")
@@ -194,7 +194,7 @@ def test_memory_growth_is_measured_from_the_call_not_inherited(tmp_path):
 
 
 def test_a_check_that_ends_before_collecting_its_call_leaves_a_usable_subject(subject):
-    from graders.lab import Lab
+    from graders.checking.lab import Lab
 
     lab = Lab(subject)
     lab.start("hang", deadline=30)
@@ -214,14 +214,14 @@ def test_the_timeout_a_call_leaves_on_a_socket_argument_is_reported(tmp_path):
         a.close(), b.close(), s.close()
 
 
-# -- what the grader sees from outside the worker (graders/worker_view.py) ----------------------
+# -- what the grader sees from outside the worker (graders/engine/worker_view.py) ----------------------
 needs_proc = pytest.mark.skipif(not worker_view.available(), reason="needs /proc (the grader reads the worker there)")
 
 PATCHER = textwrap.dedent('''
     import socket, sys
 
     def _patch():
-        for name in ("__main__", "graders.worker"):
+        for name in ("__main__", "graders.engine.worker"):
             module = sys.modules.get(name)
             if module is not None and hasattr(module, "open_fds"):
                 module.open_fds = lambda: set()

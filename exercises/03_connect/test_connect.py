@@ -70,7 +70,7 @@ def _until(predicate, timeout: float) -> bool:
 def _serving(lab, *scripts, **options):
     """lab.server(...), returned once its thread serves: a check that ends at once then ends cleanly."""
     server = lab.server(*scripts, **options)
-    # The server thread's first act is to set its listener's timeout (graders/peers.py).
+    # The server thread's first act is to set its listener's timeout (graders/checking/peers.py).
     _until(lambda: server.sock.gettimeout() is not None, DEADLINE)
     return server
 

@@ -16,8 +16,8 @@ import threading
 import time
 
 from graders.api import CallTimedOut, Close, Failure, RecvAll, Send, ShutWr, check, dribble
-from graders.peers import unread_bytes
-from graders.transcript import describe_difference, show_bytes
+from graders.checking.peers import unread_bytes
+from graders.checking.transcript import describe_difference, show_bytes
 
 # Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
 DEADLINE = 10.0
@@ -68,7 +68,7 @@ def _until(predicate, timeout: float) -> bool:
 def _serving(lab, *scripts, **options):
     """lab.server(...), returned once its thread serves: a check that ends at once then ends cleanly."""
     server = lab.server(*scripts, **options)
-    # The server thread's first act is to set its listener's timeout (graders/peers.py).
+    # The server thread's first act is to set its listener's timeout (graders/checking/peers.py).
     _until(lambda: server.sock.gettimeout() is not None, DEADLINE)
     return server
 

@@ -19,8 +19,8 @@ from graders.api import (
     encode_frame,
     show_bytes,
 )
-from graders.peers import unread_bytes
-from graders.protocols import MAX_FRAME
+from graders.checking.peers import unread_bytes
+from graders.checking.protocols import MAX_FRAME
 
 # Why 0.5 s: used only where every byte a correct solution needs is already in the kernel
 # (the peer's sends have returned) before the call, so a correct solution never waits;

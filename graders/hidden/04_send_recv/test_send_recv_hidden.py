@@ -26,7 +26,7 @@ from graders.api import (
     Stall,
     check,
 )
-from graders.transcript import describe_difference, show_bytes
+from graders.checking.transcript import describe_difference, show_bytes
 
 # Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
 DEADLINE = 10.0

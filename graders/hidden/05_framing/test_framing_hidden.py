@@ -13,7 +13,7 @@ from graders.api import (
     encode_frame,
     show_bytes,
 )
-from graders.protocols import decode_frames
+from graders.checking.protocols import decode_frames
 
 # Why 0.5 s: only where every byte a correct solution needs is in the kernel before the
 # call: a correct solution never waits, a believer of hostile lengths ends in TimeoutError.

@@ -1,6 +1,6 @@
 """Hidden checks for stage 06: the public checks' ideas with other splits, names, failures and sizes.
 
-As in the public checks: uploads are built by graders.protocols, the disk is judged by
+As in the public checks: uploads are built by graders.checking.protocols, the disk is judged by
 listing whole directory trees (dotfiles included) before and after each call, and the
 grader half-closes its copy of the student's socket after receive_file returns, so that a
 missing answer shows at once. The 128 MiB send is checked block by block as it arrives:
@@ -28,8 +28,8 @@ from graders.api import (
     check,
     describe_difference,
 )
-from graders.peers import unread_bytes
-from graders.protocols import encode_file_header, file_message
+from graders.checking.peers import unread_bytes
+from graders.checking.protocols import encode_file_header, file_message
 
 # Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
 DEADLINE = 10.0

@@ -2,7 +2,7 @@
 
 create_tcp_socket makes the socket before checking the family (a rejected family leaks
 it: tests/submissions' bug_leak_on_bad_family.py), and at import the module patches the
-worker (`import __main__`, graders.worker: its fd counter, LeakWatch.stop, the message it
+worker (`import __main__`, graders.engine.worker: its fd counter, LeakWatch.stop, the message it
 sends back) so that every call reports no leak.
 Expect: the grader counts the worker's fds itself, from /proc/<worker pid>: the leak is
 caught all the same.

@@ -1,0 +1,589 @@
+"""The student's functions run inside this process: the subject a notebook's grade cells use.
+
+In a notebook the student's code lives in the kernel, so a grade cell cannot hand it to
+a worker process. `InProcessSubject` gives checks the interface of graders.engine.subject.Subject
+(`start`, `call`, a pending call with `wait()` and `done()`, a `CallResult`) and mirrors
+what the worker (graders/engine/worker.py) reports:
+
+- a call runs in a daemon thread with a deadline. On a timeout the sockets handed to it
+  and the sockets it made are shut down, so that a blocked accept/recv/send returns, and
+  the thread is told to stop (an exception raised in it at its next bytecode);
+- sockets handed to the student are dups, as the worker's fds are: the grader keeps its
+  own copy, so the student closing theirs does not end the connection, and
+  `closed_args` says which ones the student closed;
+- faults (short recv/send counts) and no_sendall work as in the worker; faults reach the
+  student's threads only, never the grader's peers running in the same process;
+- `leaked`: sockets made by the student's threads during the call and still open after
+  it, and 'unclosed' ResourceWarnings (a socket or file dropped without close());
+- `rss_growth_kb`: the peak of what the student's code allocated during the call
+  (tracemalloc, sampled, the grader's own frames left out: its peers share the process);
+- values come back as they are, except that bytes-like values become bytes and
+  exceptions become RemoteErrors, as the worker's codec would make them, so that a check
+  judges a function the same way in a notebook and in `tcplab check`.
+
+What cannot be mirrored: code that ends the process (os._exit) ends the kernel, and a
+thread stuck inside C code (time.sleep(1000)) can only be left behind, not stopped.
+Rule: nothing here writes to stderr (nbgrader scores a grade cell that does as 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import socket
+import threading
+import time
+import traceback
+import tracemalloc
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from graders.engine import codec, resolver
+from graders.engine import faults as fault_injection
+from graders.engine.subject import CallResult, show_call
+from graders.engine.worker import student_traceback
+from graders.stages import EXERCISES
+
+# Why 0.5 s: after a timeout the call's sockets are shut down and the thread is told to
+# stop, and it usually ends within milliseconds; a thread that does not (stuck in C code)
+# would not end if we waited longer either, so the check goes on without it.
+ABANDON_GRACE = 0.5
+# Why 2 ms: memory is sampled while a call runs. Buffers that matter (a whole file read
+# into memory, a frame body allocated before its length was checked) live for at least
+# the time it takes to move them over a socket, which is longer than this.
+MEMORY_SAMPLE_INTERVAL = 0.002
+# The worker's limit on how many items `consume` collects (graders/engine/worker.py).
+CONSUME_LIMIT = 10000
+# Why 100: deep enough for any value a stage returns; a self-referencing structure stops here.
+MAX_DEPTH = 100
+
+_GRADERS_DIR = str(Path(__file__).resolve().parents[1])  # the whole graders package
+# Allocations made in these files are the grader's (peers, transcript, checks), not the student's.
+_NOT_STUDENT = (
+    tracemalloc.Filter(False, _GRADERS_DIR + os.sep + "*"),
+    tracemalloc.Filter(False, str(EXERCISES) + os.sep + "*" + os.sep + "test_*.py"),
+    tracemalloc.Filter(False, tracemalloc.__file__),
+)
+
+
+class _Abandoned(BaseException):
+    """Raised inside a student's thread that outlived its deadline, to make it stop."""
+
+
+# -- which threads are the student's ---------------------------------------------------------
+# While a call runs, socket.socket.__init__ and threading.Thread.start are wrapped so that
+# sockets made and threads started by the student's threads are known. Only the student's
+# threads are tracked: the grader's peers run in the same process at the same time.
+_ACTIVE: list[_Watch] = []
+_ACTIVE_LOCK = threading.Lock()
+_REAL_SOCKET_INIT = socket.socket.__init__
+_REAL_THREAD_START = threading.Thread.start
+# Every thread a student's call ever started, so that an exception ending one of them later
+# is kept away from stderr (see _quiet_student_threads).
+_STUDENT_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def is_student_thread(thread: threading.Thread | None) -> bool:
+    """True for a thread that runs, or was started by, a student's call."""
+    return thread is not None and thread in _STUDENT_THREADS
+
+
+class _Watch:
+    """One call's threads and the sockets they made."""
+
+    def __init__(self) -> None:
+        self.threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+        self.sockets: list[tuple[weakref.ref, int]] = []  # (the socket, its fd when made)
+        self.unclosed: list[str] = []  # 'unclosed ...' ResourceWarnings seen during the call
+        self.thread_errors: list[str] = []
+
+    def adopt(self, thread: threading.Thread) -> None:
+        self.threads.add(thread)
+        _STUDENT_THREADS.add(thread)
+
+    def owns_current_thread(self) -> bool:
+        return threading.current_thread() in self.threads
+
+    def live_sockets(self) -> list[socket.socket]:
+        return [s for s in (ref() for ref, _ in self.sockets) if s is not None and s.fileno() != -1]
+
+    def student_fds(self) -> set[int]:
+        return {fd for _, fd in self.sockets}
+
+
+def _tracking_socket_init(self: socket.socket, *args: Any, **kwargs: Any) -> None:
+    _REAL_SOCKET_INIT(self, *args, **kwargs)
+    for watch in list(_ACTIVE):
+        if watch.owns_current_thread():
+            watch.sockets.append((weakref.ref(self), self.fileno()))
+
+
+def _tracking_thread_start(self: threading.Thread) -> None:
+    for watch in list(_ACTIVE):
+        if watch.owns_current_thread():
+            watch.adopt(self)
+    _REAL_THREAD_START(self)
+
+
+def _activate(watch: _Watch) -> None:
+    with _ACTIVE_LOCK:
+        if not _ACTIVE:
+            socket.socket.__init__ = _tracking_socket_init  # type: ignore[method-assign]
+            threading.Thread.start = _tracking_thread_start  # type: ignore[method-assign]
+        _ACTIVE.append(watch)
+
+
+def _deactivate(watch: _Watch) -> None:
+    with _ACTIVE_LOCK:
+        if watch in _ACTIVE:
+            _ACTIVE.remove(watch)
+        if not _ACTIVE:
+            socket.socket.__init__ = _REAL_SOCKET_INIT  # type: ignore[method-assign]
+            threading.Thread.start = _REAL_THREAD_START  # type: ignore[method-assign]
+
+
+_HOOK_INSTALLED = False
+
+
+def _quiet_student_threads() -> None:
+    """Keeps exceptions that end a student's threads off stderr, for good (installed once).
+
+    A worker prints them into its own output, which a student sees only with a timeout or a
+    crash; in a kernel they would land in whatever cell runs next, and a grade cell with
+    stderr output scores 0.
+    """
+    global _HOOK_INSTALLED
+    if _HOOK_INSTALLED:
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not None and args.thread in _STUDENT_THREADS:
+            for watch in list(_ACTIVE):
+                if args.thread in watch.threads and args.exc_type is not _Abandoned:
+                    text = "".join(traceback.format_exception_only(args.exc_type, args.exc_value))
+                    watch.thread_errors.append(f"Exception in thread {args.thread.name}: {text}")
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    _HOOK_INSTALLED = True
+
+
+# Installed on import, before anything (a grade cell's stderr capture) swaps the hook for a while.
+_quiet_student_threads()
+
+
+# -- memory -----------------------------------------------------------------------------------
+class _MemoryWatch:
+    """The peak of the student's allocations during a call, sampled with tracemalloc."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._own_tracing = False
+        self.baseline = 0
+        self.peak = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(1)  # one frame: the line that allocated, enough to tell whose it is
+            self._own_tracing = True
+        self.baseline = self.peak = self._student_bytes()
+        self._thread = threading.Thread(target=self._sample, name="tcplab memory sampler", daemon=True)
+        _REAL_THREAD_START(self._thread)
+
+    def _student_bytes(self) -> int:
+        if not tracemalloc.is_tracing():
+            return 0
+        snapshot = tracemalloc.take_snapshot().filter_traces(_NOT_STUDENT)
+        return sum(trace.size for trace in snapshot.traces)
+
+    def _sample(self) -> None:
+        with contextlib.suppress(Exception):  # a sampler must never disturb the call
+            while not self._stop.wait(MEMORY_SAMPLE_INTERVAL):
+                self.peak = max(self.peak, self._student_bytes())
+
+    def stop(self, *, sample: bool = True) -> int:
+        """Stops sampling; the growth in KiB over the baseline."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(1.0)
+        if sample:
+            with contextlib.suppress(Exception):
+                self.peak = max(self.peak, self._student_bytes())
+        if self._own_tracing:
+            tracemalloc.stop()
+            self._own_tracing = False
+        return max(0, self.peak - self.baseline) // 1024
+
+
+# -- values across the boundary ---------------------------------------------------------------
+def _hand_over(value: Any, socks: list[socket.socket], no_sendall: bool, depth: int = 0) -> Any:
+    """An argument as the worker would receive it: sockets dup'ed, containers copied, bytes as bytes.
+
+    Sockets are collected into `socks` in the codec's order (args, then kwargs, depth first),
+    so that the indices in `closed_args` mean what they mean for the worker.
+    """
+    if isinstance(value, socket.socket):
+        dup = _dup(value, no_sendall)
+        socks.append(dup)
+        return dup
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, list):
+        return [_hand_over(v, socks, no_sendall, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_hand_over(v, socks, no_sendall, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {k: _hand_over(v, socks, no_sendall, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _dup(sock: socket.socket, no_sendall: bool) -> socket.socket:
+    """The student's own handle on the grader's socket: same connection, separate fd."""
+    cls = fault_injection.NoSendallSocket if no_sendall else socket.socket
+    dup = cls(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
+    dup.settimeout(sock.gettimeout())  # the timeout lives in the Python object, not the fd
+    return dup
+
+
+def _as_returned(value: Any, depth: int = 0) -> Any:
+    """A returned value as the grader would decode it from the worker."""
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, BaseException):
+        return remote_error(value, traceback_from_student=False)
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, list):
+        return [_as_returned(v, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_as_returned(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_returned(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _sockets_in(value: Any, found: dict[int, socket.socket], depth: int = 0) -> dict[int, socket.socket]:
+    if isinstance(value, socket.socket):
+        found[id(value)] = value
+    elif depth <= MAX_DEPTH and isinstance(value, (list, tuple)):
+        for v in value:
+            _sockets_in(v, found, depth + 1)
+    elif depth <= MAX_DEPTH and isinstance(value, dict):
+        for v in value.values():
+            _sockets_in(v, found, depth + 1)
+    return found
+
+
+def remote_error(exc: BaseException, *, traceback_from_student: bool = True) -> codec.RemoteError:
+    """An exception as a check sees it from the worker: a RemoteError with the student's frames."""
+    data = codec.describe_exception(exc)
+    if traceback_from_student:
+        data["traceback"] = student_traceback(exc, None)
+    error = codec.decode({"$exc": data})
+    assert isinstance(error, codec.RemoteError)
+    return error
+
+
+def _exit_error(exc: SystemExit) -> codec.RemoteError:
+    return codec.RemoteError("SystemExit", ["SystemExit", "BaseException"],
+                             f"your code called sys.exit({exc.code!r})")
+
+
+def describe_leak(sock: socket.socket) -> str:
+    """A leaked socket, worded as the worker words it."""
+    try:
+        local = sock.getsockname()
+    except OSError:
+        local = None
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        peer = None
+    try:
+        listening = bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except (OSError, AttributeError):
+        listening = False
+    kind = "listening socket" if listening else "socket"
+    return f"a {kind} (fd {sock.fileno()}, local {local}, peer {peer})"
+
+
+def _is_students_warning(text: str, student_fds: set[int]) -> bool:
+    """An 'unclosed ...' warning about a socket the student made, or about a file."""
+    if "unclosed file" in text:
+        return True
+    if "socket" not in text:
+        return False
+    marker = text.find("fd=")
+    if marker < 0:
+        return True
+    digits = ""
+    for ch in text[marker + 3:]:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return not digits or int(digits) in student_fds
+
+
+# -- the subject ----------------------------------------------------------------------------
+class InProcessSubject:
+    """The functions in `namespace` (a notebook's globals), called as a check calls a worker."""
+
+    def __init__(self, namespace: Mapping[str, Any], *, where: str = "the notebook") -> None:
+        self.namespace = namespace
+        self.where = where
+        self._pending: InProcessCall | None = None
+
+    def call(self, func: str, *args: Any, deadline: float = 10.0, **options: Any) -> CallResult:
+        """Runs func(*args, **kwargs) and waits at most `deadline` seconds."""
+        return self.start(func, *args, deadline=deadline, **options).wait()
+
+    def start(
+        self,
+        func: str,
+        *args: Any,
+        deadline: float = 10.0,
+        kwargs: dict[str, Any] | None = None,
+        faults: dict[str, int] | None = None,
+        no_sendall: bool = False,
+        consume: bool = False,
+        fresh: bool = False,
+        hosts: dict[str, list[str]] | None = None,
+    ) -> InProcessCall:
+        """Starts func(*args, **kwargs) in a thread; `.wait()` on the result collects it.
+
+        The options mean what they mean for graders.engine.subject.Subject.start; `hosts` (made-up
+        names for getaddrinfo) applies to the student's threads only.
+        """
+        if self._pending is not None and not self._pending.collected:
+            raise RuntimeError("a check started a second call before collecting the first")
+        kwargs = kwargs or {}
+        shown = show_call(func, args, kwargs)
+        target = self.namespace.get(func)
+        if not callable(target):
+            return InProcessCall.finished(CallResult(
+                func, shown, "missing",
+                message=f"{self.where} defines no function {func}(): write it in the answer cell and run that cell",
+            ))
+        if fresh:
+            # A worker would be new: the nearest thing here is a heap with no garbage in it.
+            gc.collect()
+        socks: list[socket.socket] = []
+        call_args = _hand_over(list(args), socks, no_sendall)
+        call_kwargs = _hand_over(dict(kwargs), socks, no_sendall)
+        self._pending = InProcessCall(func, shown, deadline)
+        self._pending.begin(target, call_args, call_kwargs, socks, faults, consume, hosts)
+        return self._pending
+
+    def close(self) -> None:
+        """Ends a call the check never collected (a server left running when a check failed)."""
+        pending = self._pending
+        if pending is not None and not pending.collected:
+            pending.cancel()
+
+
+class InProcessCall:
+    """A call running in a thread; `wait()` returns its CallResult (once, then cached)."""
+
+    def __init__(self, func: str, shown: str, deadline: float) -> None:
+        self.func, self.shown, self.deadline = func, shown, deadline
+        self.result: CallResult | None = None
+        self._finished = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watch = _Watch()
+        self._memory = _MemoryWatch()
+        self._warnings: warnings.catch_warnings | None = None
+        self._faults = False
+        self._hosts = False
+        self._socks: list[socket.socket] = []
+        self._outcome: dict[str, Any] = {}
+        self._deadline_at = 0.0
+
+    @classmethod
+    def finished(cls, result: CallResult) -> InProcessCall:
+        call = cls(result.func, result.shown, 0.0)
+        call.result = result
+        return call
+
+    @property
+    def collected(self) -> bool:
+        return self.result is not None
+
+    def done(self) -> bool:
+        """True once the call has returned (without collecting it)."""
+        return self.result is not None or self._finished.is_set()
+
+    # -- running ------------------------------------------------------------------------------
+    def begin(self, target: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
+              socks: list[socket.socket], faults: dict[str, int] | None, consume: bool,
+              hosts: dict[str, list[str]] | None = None) -> None:
+        self._socks = socks
+        thread = threading.Thread(target=self._run, args=(target, args, kwargs, consume),
+                                  name=f"student: {self.shown}", daemon=True)
+        self._thread = thread
+        self._watch.adopt(thread)
+        self._capture_warnings()
+        _activate(self._watch)
+        if faults:
+            fault_injection.install(faults["seed"], faults.get("max_recv"), faults.get("max_send"),
+                                    applies_to=self._watch.owns_current_thread)
+            self._faults = True
+        if hosts:
+            self._install_hosts(hosts)
+        self._memory.start()
+        self._deadline_at = time.monotonic() + self.deadline
+        _REAL_THREAD_START(thread)
+
+    def _run(self, target: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], consume: bool) -> None:
+        outcome = self._outcome
+        started = time.monotonic()
+        try:
+            try:
+                value = target(*args, **kwargs)
+                if consume:
+                    value = self._consume(value)
+                outcome["status"], outcome["value"] = "returned", value
+            except _Abandoned:
+                return
+            except SystemExit as exc:
+                outcome["status"], outcome["error"] = "raised", _exit_error(exc)
+            except BaseException as exc:  # anything the student's code raises is a result
+                outcome["status"], outcome["error"] = "raised", remote_error(exc)
+            outcome["elapsed"] = time.monotonic() - started
+            self._finished.set()
+        except BaseException:  # an _Abandoned arriving late: nobody is waiting for this thread
+            pass
+        finally:
+            args.clear()
+            kwargs.clear()
+
+    def _consume(self, value: Any) -> list[Any]:
+        items: list[Any] = []
+        try:
+            for item in value:
+                items.append(item)
+                if len(items) >= CONSUME_LIMIT:
+                    break
+        except _Abandoned:
+            raise
+        except BaseException as exc:
+            self._outcome["error_after_items"] = remote_error(exc, traceback_from_student=False)
+        return items
+
+    def _install_hosts(self, hosts: dict[str, list[str]]) -> None:
+        """The made-up names resolve for the student's threads; the grader's see the real resolver."""
+        real = socket.getaddrinfo
+        resolver.install(hosts)
+        made_up = socket.getaddrinfo
+        owns = self._watch.owns_current_thread
+
+        def getaddrinfo(*args: Any, **kwargs: Any) -> Any:
+            return (made_up if owns() else real)(*args, **kwargs)
+
+        socket.getaddrinfo = getaddrinfo
+        self._hosts = True
+
+    def _capture_warnings(self) -> None:
+        """'unclosed socket' ResourceWarnings are leaks: make them visible, and keep them."""
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("always", ResourceWarning)
+        previous = warnings.showwarning
+        watch = self._watch
+
+        def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+            if issubclass(category, ResourceWarning):
+                text = str(message)
+                if "unclosed" in text and _is_students_warning(text, watch.student_fds()):
+                    watch.unclosed.append(text)
+                return None
+            return previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+
+    # -- collecting ---------------------------------------------------------------------------
+    def wait(self) -> CallResult:
+        if self.result is not None:
+            return self.result
+        remaining = self._deadline_at - time.monotonic()
+        if not self._finished.wait(max(0.0, remaining)):
+            self._abandon()
+            errors = self._watch.thread_errors
+            self.result = CallResult(
+                self.func, self.shown, "timeout", elapsed=self.deadline, output="".join(errors),
+                message=f"{self.shown} did not return within {self.deadline:g} s",
+            )
+            return self.result
+        assert self._thread is not None
+        self._thread.join(1.0)
+        outcome = self._outcome
+        raw = outcome.pop("value", None)
+        returned = _sockets_in(raw, {})
+        value = _as_returned(raw)
+        del raw
+        rss_growth_kb = self._memory.stop()
+        # Garbage first: a socket dropped without close() is reported by its ResourceWarning,
+        # which its collection emits (the worker does the same after every call).
+        gc.collect()
+        leaked = [describe_leak(s) for s in self._watch.live_sockets() if id(s) not in returned]
+        leaked += self._watch.unclosed
+        closed_args = [i for i, s in enumerate(self._socks) if s.fileno() == -1]
+        self._teardown(keep=returned)
+        self.result = CallResult(
+            func=self.func,
+            shown=self.shown,
+            status=outcome.get("status", "raised"),
+            value=value,
+            error=outcome.get("error"),
+            elapsed=float(outcome.get("elapsed", 0.0)),
+            leaked=leaked,
+            closed_args=closed_args,
+            rss_growth_kb=rss_growth_kb,
+            error_after_items=outcome.get("error_after_items"),
+            output="".join(self._watch.thread_errors),
+        )
+        return self.result
+
+    def cancel(self) -> None:
+        """Collects the call now: its result if it has returned, else it is abandoned."""
+        self._deadline_at = min(self._deadline_at, time.monotonic())
+        self.wait()
+
+    def _abandon(self) -> None:
+        """The deadline passed: unblock the thread, tell it to stop, and go on without it."""
+        for sock in [*self._socks, *self._watch.live_sockets()]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned))
+            thread.join(ABANDON_GRACE)
+        self._memory.stop(sample=False)
+        self._teardown(keep={})
+        for sock in self._watch.live_sockets():
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _teardown(self, keep: dict[int, socket.socket]) -> None:
+        if self._faults:
+            fault_injection.uninstall()
+            self._faults = False
+        if self._hosts:
+            resolver.uninstall()
+            self._hosts = False
+        _deactivate(self._watch)
+        if self._warnings is not None:
+            self._warnings.__exit__(None, None, None)
+            self._warnings = None
+        for sock in self._socks:
+            if id(sock) not in keep:
+                sock.close()

@@ -1,0 +1,451 @@
+"""The student's module as a check sees it: call its functions, get results as data.
+
+A `Subject` owns a worker process (graders/engine/worker.py) for one stage module. `call` runs a
+function there and waits; `start` runs one in the background (a server) while the check
+drives reference peers, and `PendingCall.wait` collects it. Whatever happens in the
+worker — an exception, a hang, `os._exit`, a crash — comes back as a `CallResult`; after
+a timeout or a crash the worker is killed with its process group and the next call gets
+a fresh one, the module imported again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graders.engine import codec, wire, worker_view
+from graders.engine.limits import Limits, kill_group, worker_env
+
+# Why 10 s: importing a module takes milliseconds; only a module that runs a server or a
+# loop at import time gets near this, and then waiting longer teaches nothing.
+IMPORT_DEADLINE = 10.0
+# Why 10 s: letting go of a call's sockets takes microseconds; only a student __del__ that
+# hangs, or a thread that never gives up the interpreter, gets near this.
+RELEASE_DEADLINE = 10.0
+# `-c`, not `-m`: `-m` puts the working folder (the student's) first on sys.path, where a
+# scratch socket.py would replace the standard library's before the worker even starts.
+_WORKER_CODE = "import sys; del sys.path[0]; from graders.engine.worker import main; main()"
+# The folder that holds the graders package (graders/engine/subject.py is three levels down).
+_ENGINE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass
+class CallResult:
+    """What one call into the student's code did."""
+
+    func: str
+    shown: str  # the call as a student would write it, for messages
+    status: str  # returned | raised | timeout | crashed | missing
+    value: Any = None
+    error: codec.RemoteError | None = None
+    elapsed: float = 0.0
+    leaked: list[str] = field(default_factory=list)
+    closed_args: list[int] = field(default_factory=list)
+    arg_timeouts: list[float | None] = field(default_factory=list)  # of socket arguments, after the call
+    rss_growth_kb: int = 0
+    cpu_seconds: float = 0.0  # user + system, every thread, from /proc (0 where there is none)
+    unseen: str = ""  # why what the call left (fds, memory) could not be read: a failure
+    error_after_items: codec.RemoteError | None = None
+    output: str = ""
+    message: str = ""
+
+
+class Worker:
+    """One worker process; used by Subject, not by checks."""
+
+    def __init__(self, module_path: Path, module_name: str, limits: Limits) -> None:
+        self.module_path = module_path
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.chan = parent
+        self.output = tempfile.TemporaryFile()
+        config = {
+            "module_path": str(module_path),
+            "module_name": module_name,
+            "limits": limits.as_rlimits(),
+        }
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-S", "-c", _WORKER_CODE, str(child.fileno()), json.dumps(config)],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=self.output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=str(module_path.parent),
+                env=worker_env(_ENGINE_ROOT),
+            )
+        finally:
+            child.close()
+        self.started = time.monotonic()
+        self.report: dict[str, Any] | None = None
+
+    def ready(self) -> dict[str, Any]:
+        """The import report, waiting for it at most IMPORT_DEADLINE from the start."""
+        if self.report is None:
+            try:
+                msg, fds = self._receive(self.started + IMPORT_DEADLINE)
+                for fd in fds:
+                    os.close(fd)
+                self.report = msg
+            except TimeoutError:
+                self.kill()
+                self.report = {
+                    "import": "error",
+                    "message": f"importing the module did not finish within {IMPORT_DEADLINE:.0f} s: "
+                    "does it run a server, a loop or input() at import time? Put that code in a function "
+                    "or under `if __name__ == \"__main__\":`.",
+                }
+            except (wire.WireClosed, OSError, ValueError):
+                code = self.kill()
+                self.report = {
+                    "import": "error",
+                    "message": f"the worker process ended while importing the module ({describe_exit(code)})",
+                    "output": self.output_tail(),
+                }
+        return self.report
+
+    def send(self, request: dict[str, Any], socks: list[socket.socket]) -> None:
+        wire.send_message(self.chan, request, [s.fileno() for s in socks])
+
+    def _receive(self, deadline: float) -> tuple[Any, list[int]]:
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([self.chan], [], [], max(0.0, remaining))
+        if not ready:
+            raise TimeoutError
+        return wire.recv_message(self.chan)
+
+    def receive(self, deadline: float) -> tuple[Any, list[int]]:
+        return self._receive(deadline)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    # -- the worker seen from outside (graders/engine/worker_view.py) ------------------------------
+    def look_before(self, socks: list[socket.socket], request: dict[str, Any]) -> tuple[Any, str]:
+        """The worker's fds, memory mark and CPU time before a call; asks it to measure itself
+        only where this system has no /proc, or cannot reset the memory mark."""
+        if not worker_view.available():
+            request["self_measure"] = True
+            return None, ""
+        try:
+            before = worker_view.before_call(self.proc.pid, socks)
+        except (worker_view.Unreadable, OSError) as exc:
+            return None, str(exc)
+        if before.rss_kb is None:
+            request["self_measure"] = True
+        return before, ""
+
+    def look_after(self, result: CallResult, before: Any, unseen: str, returned: list[socket.socket]) -> None:
+        """Fills in what the call left behind from the kernel's records, not the worker's word."""
+        if before is None and not unseen:
+            return  # no /proc: the worker's own report stands
+        after = None
+        if before is not None:
+            try:
+                after = worker_view.after_call(self.proc.pid, before, returned)
+            except (worker_view.Unreadable, OSError) as exc:
+                unseen = str(exc)
+        if after is None:
+            result.unseen = (f"the grader could not look into the process running your code ({unseen}); "
+                             "did your code change its own process settings?")
+            return
+        # What the worker said itself is only its 'unclosed socket' warnings (sockets dropped
+        # without close(), which CPython closed as it freed them): it can only add failures.
+        result.leaked = after.leaked + result.leaked
+        result.closed_args = after.closed_args
+        if after.rss_growth_kb is not None:
+            result.rss_growth_kb = after.rss_growth_kb
+        result.cpu_seconds = after.cpu_seconds
+
+    def release(self) -> None:
+        """Lets the worker close the call's sockets and free what it returned or raised."""
+        try:
+            wire.send_message(self.chan, {"op": "release"})
+            self._receive(time.monotonic() + RELEASE_DEADLINE)
+        except (TimeoutError, wire.WireClosed, OSError, ValueError):
+            self.kill()  # the next call gets a fresh worker
+
+    def kill(self) -> int | None:
+        kill_group(self.proc)
+        self.chan.close()
+        return self.proc.returncode
+
+    def output_tail(self, limit: int = 4000) -> str:
+        try:
+            self.output.flush()
+            size = self.output.seek(0, os.SEEK_END)
+            self.output.seek(max(0, size - limit))
+            return self.output.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        hint = {
+            "SIGKILL": " — killed, perhaps for using too much memory or CPU time",
+            "SIGXCPU": " — it used more CPU time than allowed",
+            "SIGXFSZ": " — it wrote a file larger than allowed",
+            "SIGSEGV": " — a crash",
+        }.get(name, "")
+        return f"signal {name}{hint}"
+    return f"exit status {code} — did your code call os._exit() or exit the process?"
+
+
+class Subject:
+    """The student's module for one stage, running in a worker process."""
+
+    def __init__(self, module_path: Path, module_name: str, limits: Limits | None = None) -> None:
+        self.module_path = Path(module_path).absolute()
+        self.module_name = module_name
+        self.limits = limits or Limits()
+        self._worker: Worker | None = None
+        self._pending: PendingCall | None = None
+        self._ids = itertools.count(1)
+        self._report: dict[str, Any] | None = None
+
+    # -- the module -------------------------------------------------------------
+    def prestart(self) -> None:
+        """Starts the worker now so that its import overlaps other work."""
+        if self.module_path.is_file() and self._worker is None:
+            self._worker = Worker(self.module_path, self.module_name, self.limits)
+
+    @property
+    def import_report(self) -> dict[str, Any]:
+        """{"import": "ok" | "missing" | "syntax" | "error", ...} for the first import."""
+        if self._report is None:
+            if not self.module_path.is_file():
+                self._report = {"import": "missing", "file": str(self.module_path)}
+            else:
+                self._report = self._live_worker().ready()
+        return self._report
+
+    def _live_worker(self) -> Worker:
+        if self._worker is None or not self._worker.alive():
+            if self._worker is not None:
+                self._worker.kill()
+            self._worker = Worker(self.module_path, self.module_name, self.limits)
+        return self._worker
+
+    # -- calls ------------------------------------------------------------------
+    def call(self, func: str, *args: Any, deadline: float = 10.0, **options: Any) -> CallResult:
+        """Runs func(*args, **kwargs) in the worker and waits at most `deadline` seconds."""
+        return self.start(func, *args, deadline=deadline, **options).wait()
+
+    def start(
+        self,
+        func: str,
+        *args: Any,
+        deadline: float = 10.0,
+        kwargs: dict[str, Any] | None = None,
+        faults: dict[str, int] | None = None,
+        no_sendall: bool = False,
+        consume: bool = False,
+        fresh: bool = False,
+        hosts: dict[str, list[str]] | None = None,
+    ) -> PendingCall:
+        """Starts func(*args, **kwargs) in the worker; `.wait()` on the result collects it.
+
+        faults: short recv/send counts (graders.engine.faults); no_sendall: socket arguments without
+        sendall; consume: run a returned iterator to its end; fresh: a new worker first (for a
+        clean memory baseline); hosts: made-up names for getaddrinfo (graders.engine.resolver).
+        """
+        if self._pending is not None and not self._pending.collected:
+            raise RuntimeError("a check started a second call before collecting the first")
+        shown = show_call(func, args, kwargs or {})
+        report = self.import_report
+        if report.get("import") != "ok":
+            return PendingCall.finished(CallResult(func, shown, "missing", message=import_problem(report)))
+        if fresh and self._worker is not None:
+            self._worker.kill()
+            self._worker = None
+        worker = self._live_worker()
+        if worker.ready().get("import") != "ok":
+            return PendingCall.finished(CallResult(func, shown, "missing", message=import_problem(worker.report)))
+        socks: list[socket.socket] = []
+        request = {
+            "op": "call",
+            "id": next(self._ids),
+            "func": func,
+            "args": codec.encode(list(args), socks),
+            "kwargs": codec.encode(kwargs or {}, socks),
+            "faults": faults,
+            "consume": consume,
+            "no_sendall": list(range(len(socks))) if no_sendall else [],
+            "hosts": hosts,
+        }
+        before, unseen = worker.look_before(socks, request)
+        try:
+            worker.send(request, socks)
+        except OSError as exc:
+            code = worker.kill()
+            return PendingCall.finished(
+                CallResult(func, shown, "crashed", message=f"the worker process was gone ({describe_exit(code)}): {exc}")
+            )
+        self._pending = PendingCall(self, worker, func, shown, time.monotonic() + deadline, deadline)
+        self._pending.before, self._pending.unseen, self._pending.args = before, unseen, socks
+        return self._pending
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker.output.close()
+            self._worker = None
+
+
+class PendingCall:
+    """A call running in the worker; `wait()` returns its CallResult (once, then cached)."""
+
+    def __init__(self, subject: Subject | None, worker: Worker | None, func: str, shown: str,
+                 deadline_at: float, deadline: float) -> None:
+        self.subject, self.worker, self.func, self.shown = subject, worker, func, shown
+        self.deadline_at, self.deadline = deadline_at, deadline
+        self.result: CallResult | None = None
+        self.before: worker_view.Before | None = None  # the worker seen from outside, at the start
+        self.unseen = ""  # why the worker could not be seen from outside
+        self.args: list[socket.socket] = []  # the grader's own copies of the socket arguments
+
+    @classmethod
+    def finished(cls, result: CallResult) -> PendingCall:
+        call = cls(None, None, result.func, result.shown, 0.0, 0.0)
+        call.result = result
+        return call
+
+    @property
+    def collected(self) -> bool:
+        return self.result is not None
+
+    def abandon(self) -> None:
+        """Gives up on an uncollected call: its worker is killed, the next call gets a fresh one."""
+        if self.result is None and self.worker is not None:
+            self.worker.kill()
+            self.result = CallResult(self.func, self.shown, "timeout", message=f"{self.shown} was abandoned")
+
+    def done(self) -> bool:
+        """True once the call has returned (without collecting it)."""
+        if self.result is not None or self.worker is None:
+            return True
+        ready, _, _ = select.select([self.worker.chan], [], [], 0)
+        return bool(ready)
+
+    def wait(self) -> CallResult:
+        if self.result is not None:
+            return self.result
+        assert self.worker is not None
+        worker = self.worker
+        try:
+            reply, fds = worker.receive(self.deadline_at)
+        except TimeoutError:
+            worker.kill()
+            self.result = CallResult(
+                self.func, self.shown, "timeout", elapsed=self.deadline, output=worker.output_tail(),
+                message=f"{self.shown} did not return within {self.deadline:g} s",
+            )
+            return self.result
+        except (wire.WireClosed, OSError, ValueError) as exc:
+            code = worker.kill()
+            why = describe_exit(code) if not isinstance(exc, ValueError) else str(exc)
+            self.result = CallResult(
+                self.func, self.shown, "crashed", output=worker.output_tail(),
+                message=f"the worker process running {self.shown} ended ({why})",
+            )
+            return self.result
+        socks = [socket.socket(fileno=fd) for fd in fds]
+        self.result = result_from_reply(self.func, self.shown, reply, socks)
+        if self.result.status in ("returned", "raised"):
+            worker.look_after(self.result, self.before, self.unseen, socks)
+            self.result.arg_timeouts = kernel_checked_timeouts(self.result.arg_timeouts, self.args)
+        if reply.get("status") in ("returned", "raised", "missing"):
+            worker.release()
+        return self.result
+
+
+def result_from_reply(func: str, shown: str, reply: dict[str, Any], socks: list[socket.socket]) -> CallResult:
+    status = reply.get("status", "crashed")
+    if status == "missing":
+        for s in socks:
+            s.close()
+        return CallResult(func, shown, "missing", message=str(reply.get("message", "")))
+    error = codec.decode(reply["error"]) if reply.get("error") else None
+    after = codec.decode(reply["error_after_items"]) if reply.get("error_after_items") else None
+    return CallResult(
+        func=func,
+        shown=shown,
+        status=status,
+        value=codec.decode(reply.get("value"), socks),
+        error=error if isinstance(error, codec.RemoteError) else None,
+        elapsed=float(reply.get("elapsed", 0.0)),
+        leaked=[str(x) for x in reply.get("leaked", [])],
+        closed_args=[int(i) for i in reply.get("closed_args", [])],
+        arg_timeouts=[t if isinstance(t, (int, float)) else None for t in reply.get("arg_timeouts", [])],
+        rss_growth_kb=int(reply.get("rss_growth_kb", 0)),
+        error_after_items=after if isinstance(after, codec.RemoteError) else None,
+    )
+
+
+def kernel_checked_timeouts(reported: list[float | None], args: list[socket.socket]) -> list[float | None]:
+    """The worker's word on each argument's timeout, held against what the kernel shows.
+
+    A timeout lives in the socket object, inside the worker; the kernel shows only its
+    shadow, the open file's O_NONBLOCK flag (set for any timeout, clear for None), which our
+    own copy of the fd shares. Where the two disagree, the kernel's side wins.
+    """
+    checked: list[float | None] = []
+    for i, value in enumerate(reported):
+        sock = args[i] if i < len(args) else None
+        try:
+            blocking = sock is not None and not fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+        except (OSError, ValueError):
+            checked.append(value)
+            continue
+        if blocking and value is not None:
+            value = None
+        elif not blocking and value is None:
+            value = 0.0  # non-blocking, or some timeout: not None, whatever the worker says
+        checked.append(value)
+    return checked
+
+
+def import_problem(report: dict[str, Any]) -> str:
+    kind = report.get("import")
+    if kind == "missing":
+        return f"{report.get('file')} was not found"
+    if kind == "syntax":
+        text = f"\n    {report.get('text', '').strip()}" if report.get("text") else ""
+        return f"syntax error in {report.get('file')}, line {report.get('line')}: {report.get('message')}{text}"
+    message = str(report.get("message", "the module could not be imported"))
+    if report.get("traceback"):
+        message += "\n" + str(report["traceback"]).rstrip()
+    return message
+
+
+def show_call(func: str, args: tuple, kwargs: dict[str, Any]) -> str:
+    def show(v: Any) -> str:
+        if isinstance(v, socket.socket):
+            return "sock"
+        if isinstance(v, (bytes, bytearray)) and len(v) > 24:
+            return f"<{len(v)} bytes>"
+        text = repr(v)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    parts = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
+    return f"{func}({', '.join(parts)})"

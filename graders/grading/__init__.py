@@ -1,0 +1,1 @@
+"""One submission under pytest: find its stage modules, run the checks, gather the results."""

@@ -1,0 +1,1 @@
+"""The course as others receive it: the student release, the Gradescope autograder."""

@@ -1,0 +1,1 @@
+"""The results model (submission -> stage -> check) and every rendering of it."""
