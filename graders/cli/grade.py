@@ -141,7 +141,7 @@ def render_text(outcomes: list[Outcome], console: Console) -> None:
     if len(outcomes) == 1:
         from graders.report.text import render
 
-        render(outcomes[0].result, console, verbose=True)
+        render(outcomes[0].result, console, verbose=True, instructor=True)  # the instructor grades
         return
     table = Table(title="tcplab grades")
     for column in ("student", "submission", "points", "stages passed", "note"):

@@ -114,7 +114,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         print(render_junit([result]))
     else:
-        render(result, Console(), verbose=args.verbose)
+        render(result, Console(), verbose=args.verbose, instructor=args.hidden)
     return 0 if result.all_passed else 1
 
 

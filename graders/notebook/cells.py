@@ -44,11 +44,11 @@ from graders.checking.declare import CheckSpec, Failure, spec_of
 from graders.checking.lab import Lab
 from graders.engine.inprocess import InProcessSubject, is_student_thread
 from graders.report.results import CheckResult
+from graders.report.student_view import view
 from graders.stages import HIDDEN, Stage, find_stage
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
-MARKS = {"passed": "✔", "failed": "✘", "error": "!", "timeout": "⏱", "skipped": "·"}
 
 
 @dataclass(frozen=True)
@@ -299,10 +299,10 @@ def render_html(results: list[CheckResult], stderr_text: str = "") -> str:
     return "\n".join(parts)
 
 
-def check_html(result: CheckResult) -> str:
+def check_html(check: CheckResult) -> str:
     e = html.escape
-    mark = MARKS.get(result.status, "?")
-    head = (f'<span class="mark">{mark}</span> <strong>{e(result.title)}</strong> '
+    result = view(check)  # what a student may see of it
+    head = (f'<span class="mark">{result.mark}</span> <strong>{e(result.title)}</strong> '
             f'<span class="dim">[{result.score:g}/{result.max_score:g}]'
             f'{" — hidden check" if result.hidden else ""}'
             f'{"" if result.status in ("passed", "failed") else " — " + e(result.status)}</span>')
@@ -328,8 +328,8 @@ def check_html(result: CheckResult) -> str:
 def render_text(results: list[CheckResult]) -> str:
     """The same report as plain text, for a kernel without IPython's display."""
     out = []
-    for r in results:
-        out.append(f"{MARKS.get(r.status, '?')} {r.title} [{r.score:g}/{r.max_score:g}]")
+    for r in map(view, results):
+        out.append(f"{r.mark} {r.title} [{r.score:g}/{r.max_score:g}]")
         if r.status != "passed" and not r.hidden:
             out += ["  " + line for line in r.message.splitlines()]
             if r.hint:

@@ -56,6 +56,7 @@ from graders.packaging.release import (
     walk_files,
 )
 from graders.report.results import CheckResult, StageResult
+from graders.report.student_view import HIDDEN_FAILED_NOTE, CheckView, view
 from graders.stages import HIDDEN, Stage, all_stages, select_stages
 
 DEFAULT_ROOT = "/autograder"
@@ -68,7 +69,6 @@ ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 SKIPPED_DIRS = {"__MACOSX", "__pycache__", "node_modules", "site-packages", "venv", "env"}
 # How many links or folders a note names before it counts the rest.
 MAX_NAMED = 5
-HIDDEN_NOTE = "Hidden check: only its result is shown."
 Tidy = Callable[[str], str]
 
 
@@ -284,14 +284,15 @@ def check_test(stage: Stage, number: int, check: CheckResult, tidy: Tidy) -> dic
         "tags": [stage.id],
         "extra_data": {"id": check.id, "status": check.status, "hidden": check.hidden},
     }
-    if check.hidden:
-        test["output"] = f"{check.status}. {HIDDEN_NOTE}"
+    shown = view(check)  # what a student may see of it
+    if shown.hidden:
+        test["output"] = f"{shown.status}. {HIDDEN_FAILED_NOTE.capitalize()}."
     else:
-        test["output"] = tidy(check_output(check))
+        test["output"] = tidy(check_output(shown, check.id))
     return test
 
 
-def check_output(check: CheckResult) -> str:
+def check_output(check: CheckView, check_id: str) -> str:
     if check.status == "passed":
         return "passed"
     message = check.message.removeprefix(f"{check.status}: ")  # a skip reason already says "skipped: …"
@@ -300,7 +301,7 @@ def check_output(check: CheckResult) -> str:
         parts.append("What crossed the wire:\n" + "\n".join(check.transcript))
     if check.seed is not None:
         parts.append(f"Short reads and writes were injected with seed {check.seed} "
-                     f"(replay: tcplab check {check.id.split('_', 1)[0]} --seed {check.seed}).")
+                     f"(replay: tcplab check {check_id.split('_', 1)[0]} --seed {check.seed}).")
     if check.hint:
         parts.append(f"Hint: {check.hint}")
     return "\n\n".join(parts)

@@ -1,11 +1,10 @@
 """Per-student feedback: one submission's results as Markdown and as HTML.
 
-What a student may see: every public check's result, message, transcript and hint.
-Messages and problems (which quote student code and its exceptions) go in fenced blocks,
-shown as they are; titles and hints are the course's own text, kept as written.
-Hidden checks appear by title, status and score only — their message can quote what
-the check sent or expected, so it stays with the instructor (the gradebook keeps it).
-The HTML is built from escaped text, never from the student's strings as markup.
+What a student may see of each check is graders/report/student_view.py's to say (hidden
+checks: title, status and score only). Messages and problems (which quote student code and
+its exceptions) go in fenced blocks, shown as they are; titles and hints are the course's
+own text, kept as written. The HTML is built from escaped text, never from the student's
+strings as markup.
 """
 
 from __future__ import annotations
@@ -13,14 +12,7 @@ from __future__ import annotations
 import html
 
 from graders.report.results import CheckResult, StageResult, SubmissionResult
-
-MARKS = {"passed": "✔", "failed": "✘", "error": "!", "timeout": "⏱", "skipped": "·", "missing": "?"}
-HIDDEN_NOTE = "hidden check"
-HIDDEN_FAILED_NOTE = "hidden check: only its result is shown"
-
-
-def fmt(points: float) -> str:
-    return f"{points:g}"
+from graders.report.student_view import MARKS, fmt, view
 
 
 def render_feedback_markdown(result: SubmissionResult, *, student: str | None = None) -> str:
@@ -51,12 +43,12 @@ def stage_markdown(stage: StageResult) -> list[str]:
     return out
 
 
-def check_markdown(check: CheckResult) -> list[str]:
-    mark = MARKS.get(check.status, "?")
-    head = f"- {mark} **{course_text(check.title or check.name)}** — {check.status}, " \
+def check_markdown(result: CheckResult) -> list[str]:
+    check = view(result)
+    head = f"- {check.mark} **{course_text(check.title)}** — {check.status}, " \
            f"{fmt(check.score)} / {fmt(check.max_score)}"
     if check.hidden:
-        return [f"{head} _({HIDDEN_FAILED_NOTE if check.status != 'passed' else HIDDEN_NOTE})_", ""]
+        return [f"{head} _({check.note})_", ""]
     out = [head]
     if check.status != "passed":
         if check.message:
@@ -148,14 +140,14 @@ def render_feedback_html(result: SubmissionResult, *, student: str | None = None
     return "\n".join(out) + "\n"
 
 
-def check_html(check: CheckResult) -> str:
+def check_html(result: CheckResult) -> str:
     e = html.escape
-    head = (f'<span class="{e(check.status)}">{MARKS.get(check.status, "?")}</span> '
-            f"<strong>{e(check.title or check.name)}</strong> — {e(check.status)}, "
+    check = view(result)
+    head = (f'<span class="{e(check.status)}">{check.mark}</span> '
+            f"<strong>{e(check.title)}</strong> — {e(check.status)}, "
             f"{fmt(check.score)} / {fmt(check.max_score)}")
     if check.hidden:
-        note = HIDDEN_FAILED_NOTE if check.status != "passed" else HIDDEN_NOTE
-        return f'<li>{head} <em class="hidden">({note})</em></li>'
+        return f'<li>{head} <em class="hidden">({check.note})</em></li>'
     parts = [head]
     if check.status != "passed":
         if check.message:

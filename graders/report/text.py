@@ -13,16 +13,13 @@ from rich.padding import Padding
 from rich.text import Text
 
 from graders.report.results import CheckResult, StageResult, SubmissionResult
+from graders.report.student_view import MARKS as SYMBOLS
+from graders.report.student_view import CheckView, fmt, view
 from graders.stages import Stage, find_stage
 
-MARKS = {
-    "passed": ("✔", "green"),
-    "failed": ("✘", "red"),
-    "error": ("!", "magenta"),
-    "timeout": ("⏱", "red"),
-    "skipped": ("·", "dim"),
-    "missing": ("?", "yellow"),
-}
+COLOURS = {"passed": "green", "failed": "red", "error": "magenta", "timeout": "red", "skipped": "dim",
+           "missing": "yellow"}
+MARKS = {status: (SYMBOLS[status], colour) for status, colour in COLOURS.items()}
 
 
 def is_stub(check: CheckResult) -> bool:
@@ -40,7 +37,8 @@ def stage_state(stage: StageResult) -> str:
     return stage.status
 
 
-def render(result: SubmissionResult, console: Console, *, verbose: bool = False) -> None:
+def render(result: SubmissionResult, console: Console, *, verbose: bool = False, instructor: bool = False) -> None:
+    """`instructor`: the one who ran the hidden checks (`tcplab check --hidden`) sees all of them."""
     passed = sum(1 for s in result.stages if s.status == "passed")
     console.print(Text.assemble(("tcplab", "bold"), f" — {result.submission}"))
     if result.problem:
@@ -58,8 +56,10 @@ def render(result: SubmissionResult, console: Console, *, verbose: bool = False)
             continue
         for check in stage.checks:
             console.print(check_line(check))
-            if open_this and check.status not in ("passed", "skipped") and not is_stub(check):
-                console.print(Padding(check_detail(check), (0, 0, 1, 8)))
+            shown = view(check, instructor=instructor)
+            if open_this and check.status not in ("passed", "skipped") and not is_stub(check) \
+                    and (shown.details or not check.hidden):
+                console.print(Padding(check_detail(shown), (0, 0, 1, 8)))
         opened = opened or open_this
     console.print()
     console.print(
@@ -109,7 +109,7 @@ def check_line(check: CheckResult) -> Text:
     return line
 
 
-def check_detail(check: CheckResult) -> Group:
+def check_detail(check: CheckView) -> Group:
     parts: list = []
     if check.message:
         parts.append(Text(check.message))
@@ -122,7 +122,3 @@ def check_detail(check: CheckResult) -> Group:
     if check.hint:
         parts.append(Text.from_markup(f"[bold cyan]hint:[/] {escape(check.hint)}"))
     return Group(*parts)
-
-
-def fmt(points: float) -> str:
-    return f"{points:g}"
