@@ -17,21 +17,17 @@ import threading
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from graders.checking import peers as p
 from graders.checking.declare import CallTimedOut, CodeError, Failure, NotImplementedYet
 from graders.checking.transcript import Transcript, describe_difference, show_bytes
+from graders.engine.calls import CallResult, PendingCall, StudentCode
 from graders.engine.codec import Opaque, RemoteError
-from graders.engine.subject import CallResult, PendingCall
 
 # Why 10 s: a correct solution answers in milliseconds; 10 s leaves room for a machine
 # under heavy load, so that a deadline can only ever catch a hang, never a slow box.
 DEFAULT_DEADLINE = 10.0
-
-
-class SubjectLike(Protocol):
-    def start(self, func: str, *args: Any, **options: Any) -> PendingCall: ...
 
 
 def default_seed(check: str) -> int:
@@ -41,7 +37,7 @@ def default_seed(check: str) -> int:
 
 
 class Lab:
-    def __init__(self, subject: SubjectLike, seed: int | None = None, check: str = "") -> None:
+    def __init__(self, subject: StudentCode, seed: int | None = None, check: str = "") -> None:
         self.subject = subject
         self.seed = seed if seed is not None else default_seed(check)
         self.transcript = Transcript()
@@ -130,9 +126,8 @@ class Lab:
         for call in self._calls:
             # A check that ended (failed, say) before collecting its background call: the
             # worker is still inside it, so it is replaced rather than waited for.
-            abandon = getattr(call.pending, "abandon", None)
-            if abandon is not None and not call.pending.collected:
-                abandon()
+            if not call.pending.collected:
+                call.pending.abandon()
         for peer in self._peers:
             with contextlib.suppress(Exception):
                 peer.shutdown()

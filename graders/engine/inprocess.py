@@ -45,7 +45,7 @@ from typing import Any
 
 from graders.engine import codec, resolver
 from graders.engine import faults as fault_injection
-from graders.engine.subject import CallResult, show_call
+from graders.engine.calls import CallResult, show_call
 from graders.engine.worker import student_traceback
 from graders.stages import EXERCISES
 
@@ -388,7 +388,7 @@ class InProcessSubject:
         """Ends a call the check never collected (a server left running when a check failed)."""
         pending = self._pending
         if pending is not None and not pending.collected:
-            pending.cancel()
+            pending.abandon()
 
 
 class InProcessCall:
@@ -553,7 +553,7 @@ class InProcessCall:
         )
         return self.result
 
-    def cancel(self) -> None:
+    def abandon(self) -> None:
         """Collects the call now: its result if it has returned, else it is abandoned."""
         self._deadline_at = min(self._deadline_at, time.monotonic())
         self.wait()

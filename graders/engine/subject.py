@@ -2,7 +2,7 @@
 
 A `Subject` owns a worker process (graders/engine/worker.py) for one stage module. `call` runs a
 function there and waits; `start` runs one in the background (a server) while the check
-drives reference peers, and `PendingCall.wait` collects it. Whatever happens in the
+drives reference peers, and `WorkerCall.wait` collects it. Whatever happens in the
 worker — an exception, a hang, `os._exit`, a crash — comes back as a `CallResult`; after
 a timeout or a crash the worker is killed with its process group and the next call gets
 a fresh one, the module imported again.
@@ -20,11 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graders.engine import codec, wire, worker_view
+from graders.engine.calls import CallResult, show_call
 from graders.engine.limits import Limits, kill_group, worker_env
 
 # Why 10 s: importing a module takes milliseconds; only a module that runs a server or a
@@ -38,27 +38,6 @@ RELEASE_DEADLINE = 10.0
 _WORKER_CODE = "import sys; del sys.path[0]; from graders.engine.worker import main; main()"
 # The folder that holds the graders package (graders/engine/subject.py is three levels down).
 _ENGINE_ROOT = str(Path(__file__).resolve().parents[2])
-
-
-@dataclass
-class CallResult:
-    """What one call into the student's code did."""
-
-    func: str
-    shown: str  # the call as a student would write it, for messages
-    status: str  # returned | raised | timeout | crashed | missing
-    value: Any = None
-    error: codec.RemoteError | None = None
-    elapsed: float = 0.0
-    leaked: list[str] = field(default_factory=list)
-    closed_args: list[int] = field(default_factory=list)
-    arg_timeouts: list[float | None] = field(default_factory=list)  # of socket arguments, after the call
-    rss_growth_kb: int = 0
-    cpu_seconds: float = 0.0  # user + system, every thread, from /proc (0 where there is none)
-    unseen: str = ""  # why what the call left (fds, memory) could not be read: a failure
-    error_after_items: codec.RemoteError | None = None
-    output: str = ""
-    message: str = ""
 
 
 class Worker:
@@ -219,7 +198,7 @@ class Subject:
         self.module_name = module_name
         self.limits = limits or Limits()
         self._worker: Worker | None = None
-        self._pending: PendingCall | None = None
+        self._pending: WorkerCall | None = None
         self._ids = itertools.count(1)
         self._report: dict[str, Any] | None = None
 
@@ -262,7 +241,7 @@ class Subject:
         consume: bool = False,
         fresh: bool = False,
         hosts: dict[str, list[str]] | None = None,
-    ) -> PendingCall:
+    ) -> WorkerCall:
         """Starts func(*args, **kwargs) in the worker; `.wait()` on the result collects it.
 
         faults: short recv/send counts (graders.engine.faults); no_sendall: socket arguments without
@@ -274,13 +253,13 @@ class Subject:
         shown = show_call(func, args, kwargs or {})
         report = self.import_report
         if report.get("import") != "ok":
-            return PendingCall.finished(CallResult(func, shown, "missing", message=import_problem(report)))
+            return WorkerCall.finished(CallResult(func, shown, "missing", message=import_problem(report)))
         if fresh and self._worker is not None:
             self._worker.kill()
             self._worker = None
         worker = self._live_worker()
         if worker.ready().get("import") != "ok":
-            return PendingCall.finished(CallResult(func, shown, "missing", message=import_problem(worker.report)))
+            return WorkerCall.finished(CallResult(func, shown, "missing", message=import_problem(worker.report)))
         socks: list[socket.socket] = []
         request = {
             "op": "call",
@@ -298,10 +277,10 @@ class Subject:
             worker.send(request, socks)
         except OSError as exc:
             code = worker.kill()
-            return PendingCall.finished(
+            return WorkerCall.finished(
                 CallResult(func, shown, "crashed", message=f"the worker process was gone ({describe_exit(code)}): {exc}")
             )
-        self._pending = PendingCall(self, worker, func, shown, time.monotonic() + deadline, deadline)
+        self._pending = WorkerCall(self, worker, func, shown, time.monotonic() + deadline, deadline)
         self._pending.before, self._pending.unseen, self._pending.args = before, unseen, socks
         return self._pending
 
@@ -312,7 +291,7 @@ class Subject:
             self._worker = None
 
 
-class PendingCall:
+class WorkerCall:
     """A call running in the worker; `wait()` returns its CallResult (once, then cached)."""
 
     def __init__(self, subject: Subject | None, worker: Worker | None, func: str, shown: str,
@@ -325,7 +304,7 @@ class PendingCall:
         self.args: list[socket.socket] = []  # the grader's own copies of the socket arguments
 
     @classmethod
-    def finished(cls, result: CallResult) -> PendingCall:
+    def finished(cls, result: CallResult) -> WorkerCall:
         call = cls(None, None, result.func, result.shown, 0.0, 0.0)
         call.result = result
         return call
@@ -436,16 +415,3 @@ def import_problem(report: dict[str, Any]) -> str:
     if report.get("traceback"):
         message += "\n" + str(report["traceback"]).rstrip()
     return message
-
-
-def show_call(func: str, args: tuple, kwargs: dict[str, Any]) -> str:
-    def show(v: Any) -> str:
-        if isinstance(v, socket.socket):
-            return "sock"
-        if isinstance(v, (bytes, bytearray)) and len(v) > 24:
-            return f"<{len(v)} bytes>"
-        text = repr(v)
-        return text if len(text) <= 40 else text[:37] + "..."
-
-    parts = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
-    return f"{func}({', '.join(parts)})"
