@@ -329,3 +329,68 @@ def test_student_code_sees_only_an_allow_listed_environment(tmp_path, monkeypatc
                                                "MALLOC_ARENA_MAX", "LC_CTYPE"}
     finally:
         s.close()
+
+
+GIVE_BACK = textwrap.dedent('''
+    import socket
+
+    def closed_socket():
+        s = socket.socket()
+        s.close()
+        return s
+
+    def deep():
+        value = []
+        for _ in range(100000):
+            value = [value]
+        return value
+
+    def add(a, b):
+        return a + b
+''')
+
+
+@pytest.fixture
+def giver(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(GIVE_BACK)
+    s = Subject(path, "m")
+    yield s
+    s.close()
+
+
+def test_a_closed_socket_returned_is_a_value_that_says_so_not_a_crash(giver):
+    r = giver.call("closed_socket")
+    assert r.status == "returned", r.message
+    assert r.value.type == "closed socket" and "already closed" in r.value.repr
+    assert giver.call("add", 1, 2).value == 3  # the same worker goes on
+
+
+def test_a_value_too_deep_to_pass_back_is_a_value_that_says_so(giver):
+    r = giver.call("deep")
+    assert r.status == "returned", r.message
+    assert "could not be passed back" in r.value.repr
+    assert giver.call("add", 1, 2).value == 3
+
+
+def corrupt_requests(subject: Subject) -> None:
+    """A grader bug, planted: every request names a socket it does not carry."""
+    worker = subject._live_worker()
+    worker.ready()
+    real_send = worker.send
+    worker.send = lambda request, socks: real_send(dict(request, args={"$tuple": [{"$sock": 7}]}), socks)
+
+
+def test_a_fault_of_the_worker_itself_is_a_grader_error_never_the_students_crash(giver):
+    from graders.checking.lab import GraderFault, Lab
+
+    corrupt_requests(giver)
+    r = giver.call("add", 1, 2)
+    assert r.status == "grader-error", (r.status, r.message)
+    assert "grader's worker failed" in r.message and "os._exit" not in r.message
+    assert giver.call("add", 1, 2).value == 3  # a fresh worker for the next call
+    corrupt_requests(giver)
+    lab = Lab(giver, check="t")
+    with pytest.raises(GraderFault):
+        lab.call("add", 1, 2)
+    lab.close()

@@ -207,6 +207,8 @@ class LabCall:
         result = self.pending.wait()
         if fresh:
             log_result(self.lab, result)
+        if result.status == "grader-error":
+            raise GraderFault(result.message)  # reported as the grader's error, never as the student's
         if result.status == "missing":
             raise CodeError(result.message)
         if result.status == "timeout":
@@ -220,6 +222,10 @@ class LabCall:
             raise CodeError(f"{result.shown}: {result.error.message} — a function must return or raise, "
                             "never end the process")
         return result
+
+
+class GraderFault(RuntimeError):
+    """The engine failed running a call (not the student's code): the check is a grader error."""
 
 
 def log_result(lab: Lab, result: CallResult) -> None:

@@ -21,7 +21,7 @@ class CallResult:
 
     func: str
     shown: str  # the call as a student would write it, for messages
-    status: str  # returned | raised | timeout | crashed | missing
+    status: str  # returned | raised | timeout | crashed | missing | grader-error (the engine's own fault)
     value: Any = None
     error: codec.RemoteError | None = None
     elapsed: float = 0.0

@@ -34,6 +34,9 @@ class Opaque:
     type: str
     repr: str
 
+    def __str__(self) -> str:  # as a message shows it: "a socket that was already closed (a closed socket)"
+        return f"{self.repr} (a {self.type})"
+
 
 @dataclass
 class RemoteError:
@@ -84,6 +87,8 @@ def encode(value: Any, socks: list[socket.socket] | None = None) -> Any:
     if isinstance(value, pathlib.PurePath):
         return {"$path": str(value)}
     if isinstance(value, socket.socket):
+        if value.fileno() == -1:  # closed by the student before returning it: no fd to pass
+            return {"$repr": "a socket that was already closed", "type": "closed socket"}
         socks.append(value)
         return {"$sock": len(socks) - 1, "timeout": value.gettimeout()}
     if isinstance(value, BaseException):

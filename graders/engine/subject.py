@@ -353,13 +353,19 @@ class WorkerCall:
         if self.result.status in ("returned", "raised"):
             worker.look_after(self.result, self.before, self.unseen, socks)
             self.result.arg_timeouts = kernel_checked_timeouts(self.result.arg_timeouts, self.args)
-        if reply.get("status") in ("returned", "raised", "missing"):
+        if reply.get("status") == "grader-error":
+            worker.kill()  # its state is not to be trusted: the next call gets a fresh worker
+        elif reply.get("status") in ("returned", "raised", "missing"):
             worker.release()
         return self.result
 
 
 def result_from_reply(func: str, shown: str, reply: dict[str, Any], socks: list[socket.socket]) -> CallResult:
     status = reply.get("status", "crashed")
+    if status == "grader-error":  # the worker's own code failed: not the student's doing
+        for s in socks:
+            s.close()
+        return CallResult(func, shown, "grader-error", message=str(reply.get("message", "")))
     if status == "missing":
         for s in socks:
             s.close()

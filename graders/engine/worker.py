@@ -54,9 +54,14 @@ def main() -> None:
             request, fds = wire.recv_message(chan)
         except (wire.WireClosed, OSError):
             return
-        call = serve(module, request, fds, leaks)
         try:
-            wire.send_message(chan, call.reply, [s.fileno() for s in call.out_socks])
+            call = serve(module, request, fds, leaks)
+        except Exception as exc:  # the worker's own fault, never the student's: the grader is told so
+            call = Served({"status": "grader-error",
+                           "message": f"the grader's worker failed: {type(exc).__name__}: {exc}\n"
+                                      + "".join(traceback.format_exc(limit=-8))})
+        try:
+            send_reply(chan, call)
             if request.get("op") == "call":
                 # The grader reads this process's fds and memory from /proc now; only then
                 # may the call's sockets and what it returned or raised be let go.
@@ -70,6 +75,22 @@ def main() -> None:
 
 
 _MODULE: dict[str, Any] = {}
+
+
+def send_reply(chan: socket.socket, call: Served) -> None:
+    """Sends a call's reply with its sockets; a value the kernel will not pass (too many fds,
+    say) still reaches the grader, as a value that says so, instead of ending the worker."""
+    try:
+        wire.send_message(chan, call.reply, [s.fileno() for s in call.out_socks])
+    except wire.WireClosed:
+        raise
+    except OSError as exc:
+        if not call.out_socks:
+            raise
+        call.reply["value"] = {"$repr": f"a value whose {len(call.out_socks)} socket(s) could not be passed "
+                                        f"back ({os.strerror(exc.errno or 0)})", "type": "unsendable value"}
+        call.out_socks = []
+        wire.send_message(chan, call.reply, [])
 
 
 def apply_limits(limits: dict[str, int]) -> None:
@@ -238,7 +259,12 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     elapsed = time.monotonic() - started
 
     out_socks: list[socket.socket] = []
-    reply["value"] = codec.encode(value, out_socks)
+    try:
+        reply["value"] = codec.encode(value, out_socks)
+    except (RecursionError, ValueError, TypeError) as exc:  # nested past any depth a stage returns, say
+        out_socks = []
+        reply["value"] = {"$repr": f"a value that could not be passed back ({type(exc).__name__})",
+                          "type": type(value).__name__}
     # Kept until the grader has looked: a socket held by what the call returned or raised
     # (a traceback's frames) is still open then, as it is for the code that called it.
     held = (value, error)
