@@ -394,3 +394,34 @@ def test_a_fault_of_the_worker_itself_is_a_grader_error_never_the_students_crash
     with pytest.raises(GraderFault):
         lab.call("add", 1, 2)
     lab.close()
+
+
+def test_what_a_call_printed_is_its_own_not_the_calls_before(tmp_path):
+    from graders.api import CodeError
+    from graders.checking.lab import Lab
+
+    path = tmp_path / "m.py"
+    path.write_text(textwrap.dedent('''
+        import os
+
+        def chatty():
+            print("from the first call")
+
+        def crash():
+            print("from the crashing call")
+            os._exit(3)
+    '''))
+    s = Subject(path, "m")
+    try:
+        lab = Lab(s, check="t")
+        lab.call("chatty")
+        with pytest.raises(CodeError) as caught:
+            lab.call("crash")
+        lab.close()
+    finally:
+        s.close()
+    message = caught.value.message
+    assert "from the crashing call" in message
+    assert "from the first call" not in message
+    explanation, printed = message.split("\n\nwhat crash() printed during this call:\n")
+    assert "from the crashing call" not in explanation and printed.startswith("  | ")

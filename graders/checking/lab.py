@@ -255,5 +255,8 @@ def _diff(expected: Any, actual: Any) -> str:
 
 
 def _output(result: CallResult) -> str:
+    """What this call printed, as a block of its own below the explanation."""
     out = result.output.strip()
-    return f"\nyour code printed:\n{out}" if out else ""
+    if not out:
+        return ""
+    return f"\n\nwhat {result.func}() printed during this call:\n" + "\n".join("  | " + line for line in out.splitlines())

@@ -160,11 +160,19 @@ class Worker:
         self.chan.close()
         return self.proc.returncode
 
-    def output_tail(self, limit: int = 4000) -> str:
+    def output_size(self) -> int:
+        """How much the worker has printed so far: where the next call's output starts."""
+        try:
+            return self.output.seek(0, os.SEEK_END)
+        except (OSError, ValueError):
+            return 0
+
+    def output_tail(self, limit: int = 4000, since: int = 0) -> str:
+        """The last `limit` bytes the worker printed after offset `since` (one call's, say)."""
         try:
             self.output.flush()
             size = self.output.seek(0, os.SEEK_END)
-            self.output.seek(max(0, size - limit))
+            self.output.seek(max(since, size - limit))
             return self.output.read().decode("utf-8", "replace")
         except (OSError, ValueError):
             return ""
@@ -280,7 +288,9 @@ class Subject:
             return WorkerCall.finished(
                 CallResult(func, shown, "crashed", message=f"the worker process was gone ({describe_exit(code)}): {exc}")
             )
+        printed_before = worker.output_size()
         self._pending = WorkerCall(self, worker, func, shown, time.monotonic() + deadline, deadline)
+        self._pending.printed_before = printed_before
         self._pending.before, self._pending.unseen, self._pending.args = before, unseen, socks
         return self._pending
 
@@ -302,6 +312,7 @@ class WorkerCall:
         self.before: worker_view.Before | None = None  # the worker seen from outside, at the start
         self.unseen = ""  # why the worker could not be seen from outside
         self.args: list[socket.socket] = []  # the grader's own copies of the socket arguments
+        self.printed_before = 0  # where this call's output starts in the worker's
 
     @classmethod
     def finished(cls, result: CallResult) -> WorkerCall:
@@ -336,7 +347,8 @@ class WorkerCall:
         except TimeoutError:
             worker.kill()
             self.result = CallResult(
-                self.func, self.shown, "timeout", elapsed=self.deadline, output=worker.output_tail(),
+                self.func, self.shown, "timeout", elapsed=self.deadline,
+                output=worker.output_tail(since=self.printed_before),
                 message=f"{self.shown} did not return within {self.deadline:g} s",
             )
             return self.result
@@ -344,7 +356,7 @@ class WorkerCall:
             code = worker.kill()
             why = describe_exit(code) if not isinstance(exc, ValueError) else str(exc)
             self.result = CallResult(
-                self.func, self.shown, "crashed", output=worker.output_tail(),
+                self.func, self.shown, "crashed", output=worker.output_tail(since=self.printed_before),
                 message=f"the worker process running {self.shown} ended ({why})",
             )
             return self.result
