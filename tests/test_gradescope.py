@@ -389,7 +389,7 @@ def test_loose_files_beside_a_damaged_zip_get_full_marks_and_the_zip_is_ignored_
 
 
 def test_names_that_are_not_utf8_give_a_valid_results_json_that_shows_them_escaped(graded):
-    """Protection: every string of results.json goes through gradescope.printable (the bytes
+    """Protection: every string of results.json goes through gradescope_json.printable (the bytes
     that are not UTF-8 become \\xNN) before it is written; finish() read the file as strict UTF-8."""
     data, root = graded["non_utf8"]
     raw = (root / "results" / "results.json").read_bytes()
@@ -404,7 +404,7 @@ def test_names_that_are_not_utf8_give_a_valid_results_json_that_shows_them_escap
 
 
 def test_outputs_name_files_relative_to_the_submission_never_the_graders_temporary_paths(graded):
-    """Protection: gradescope.tidier rewrites the private copies' paths (this run's, and those
+    """Protection: gradescope_json.tidier rewrites the private copies' paths (this run's, and those
     of graders.batch.coordinator's job folders, the checks' scratch folders among them) in every output."""
     for case, (data, root) in graded.items():
         texts = [data["output"]] + [t["output"] for t in data["tests"]]
@@ -419,8 +419,8 @@ def test_outputs_name_files_relative_to_the_submission_never_the_graders_tempora
 
 
 def test_the_tidier_rewrites_private_paths_whatever_form_they_come_in():
-    """gradescope.tidier on its own: graders.batch.coordinator may already have rewritten some of them."""
-    from graders.packaging.gradescope import Gathered, tidier
+    """gradescope_json.tidier on its own: graders.batch.coordinator may already have rewritten some of them."""
+    from graders.report.gradescope_json import Gathered, tidier
 
     stage = all_stages()[1]
     tidy = tidier(Gathered(graded={stage.id: f"work/{stage.filename}"}))
@@ -449,7 +449,7 @@ def test_when_the_grader_itself_fails_results_json_says_so_with_score_zero(bundl
     root = autograder_root(tmp_path, bundle, canary=False)
     python = None
     if breakage == "engine does not import":
-        (root / "source" / "graders" / "gradescope.py").write_text("raise RuntimeError('a broken engine')\n")
+        (root / "source" / "graders" / "packaging" / "gradescope.py").write_text("raise RuntimeError('a broken engine')\n")
     elif breakage == "stages.toml corrupt":
         (root / "source" / "graders" / "stages.toml").write_text("[[stage]\nthis is not TOML\n")
     else:  # this Python imports another tcplab (the development one): grading would use its checks
@@ -584,8 +584,8 @@ def test_an_archive_that_fails_in_any_way_costs_only_itself(tmp_path, monkeypatc
 
 
 def test_results_json_is_valid_utf8_whatever_the_names_hold(tmp_path):
-    """Protection: write_results passes every string (keys too) through gradescope.printable."""
-    from graders.packaging.gradescope import write_results
+    """Protection: write_results passes every string (keys too) through gradescope_json.printable."""
+    from graders.report.gradescope_json import write_results
 
     name = os.fsdecode(b"r\xe9sum\xe9/create_socket.py")
     assert "\udce9" in name  # how Python hands over a name that is not UTF-8

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.packaging.release import grading_requirements
+from graders.packaging.common import grading_requirements
 from graders.stages import COURSE_ROOT, EXERCISES, HIDDEN, SOLUTIONS, all_stages
 from tests.corpus import tcplab
 
@@ -148,7 +148,7 @@ def test_the_release_holds_what_a_student_needs_and_nothing_for_instructors(out)
             (EXERCISES / stage.id / stage.filename).read_bytes(), f"{stage.id}: not the stub"
         for check in stage.check_files(hidden=False):
             assert (out / "exercises" / stage.id / check.name).is_file(), check
-    assert (out / "graders" / "cli.py").is_file() and (out / "graders" / "stages.toml").is_file()
+    assert (out / "graders" / "cli" / "main.py").is_file() and (out / "graders" / "stages.toml").is_file()
     assert (out / "pyproject.toml").read_bytes() == (COURSE_ROOT / "pyproject.toml").read_bytes()
     for absent in ("tests", "solutions", "benchmarks", ".ci", "notebooks/source", "gradebook.db"):
         assert not (out / absent).exists(), absent
@@ -273,7 +273,8 @@ def test_only_names_that_match_no_check_are_a_usage_error():
 def test_classroom_runners_are_whole_and_add_up_to_the_public_total():
     """release.classroom_runners on made-up courses: fractions carried across stages, a check
     worth nothing left out, and a total that is not whole refused."""
-    from graders.packaging.release import PackagingError, classroom_runners
+    from graders.packaging.common import PackagingError
+    from graders.packaging.release import classroom_runners
 
     ids = [s.id for s in all_stages()]
     course = {ids[0]: [("a", 2.0), ("b", 0.25)], ids[1]: [("c", 1.0), ("d", 0.25), ("e", 1.0)],
@@ -335,9 +336,9 @@ def test_a_bad_out_is_a_clear_usage_error(tmp_path, where):
     assert not (EXERCISES / "release-here").exists()
 
 
-def test_templates_sit_flat_in_graders_templates_so_that_package_data_ships_them():
-    # pyproject.toml's package-data says "templates/*": files in subfolders would not ship.
-    templates = COURSE_ROOT / "graders" / "templates"
+def test_templates_sit_flat_in_graders_packaging_templates_so_that_package_data_ships_them():
+    # pyproject.toml's package-data says "packaging/templates/*": files in subfolders would not ship.
+    templates = COURSE_ROOT / "graders" / "packaging" / "templates"
     assert templates.is_dir() and not [p for p in templates.iterdir() if p.is_dir()]
 
 

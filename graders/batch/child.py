@@ -10,7 +10,8 @@ Started by the coordinator (graders/batch/coordinator.py), usually as pid 1 of i
 It locks itself down (graders/batch/lockdown.py) — the walls go up after pytest has collected
 every check and before any student module is imported — then grades, then writes one
 JSON document to the stdout it was given: {"result": <the JSON contract of one
-submission>, "sandbox": {"applied": [...], "failed": [...]}} or {"error": "..."}.
+submission>, "sandbox": {"applied": [...], "failed": [...]}} or {"error": "..."}. Both ends of
+that document live here: the coordinator reads it back with `parse_output`.
 
 Why the saved stdout: fd 1 is pointed at /dev/null at once, so that nothing else in this
 process — pytest, a check, a C library — can put bytes where the result goes. Student
@@ -36,10 +37,11 @@ import pytest
 
 from graders.batch import lockdown
 from graders.batch.lockdown import Lockdown, Report
+from graders.batch.processes import kill_descendants
 from graders.engine.limits import Limits
 from graders.grading.plugin import Collector
 from graders.grading.runner import run_pytest
-from graders.report.results import CheckResult, StageResult, SubmissionResult
+from graders.report.results import SubmissionResult, result_from_json
 from graders.stages import Stage, select_stages
 
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         document = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}
     finally:
         if not plan.pidns:
-            lockdown.kill_descendants()
+            kill_descendants()
     out.write(json.dumps(document))
     out.flush()
     return 0
@@ -154,21 +156,6 @@ def parse_output(text: str) -> tuple[SubmissionResult, dict[str, Any]]:
         return result_from_json(document["result"]), dict(document.get("sandbox") or {})
     except (KeyError, TypeError, ValueError) as exc:
         raise ChildOutputError(f"the grading child's result is malformed ({exc!r})") from exc
-
-
-def result_from_json(data: dict[str, Any]) -> SubmissionResult:
-    stages = []
-    for s in data["stages"]:
-        checks = [CheckResult(
-            id=str(c["id"]), title=str(c.get("title", "")), status=str(c["status"]),
-            score=float(c["score"]), max_score=float(c["max_score"]), hidden=bool(c["hidden"]),
-            message=str(c.get("message", "")), hint=str(c.get("hint", "")),
-            transcript=[str(x) for x in c.get("transcript", [])],
-            seed=int(c["seed"]) if c.get("seed") is not None else None, seconds=float(c.get("seconds", 0.0)),
-        ) for c in s["checks"]]
-        stages.append(StageResult(str(s["stage"]), str(s.get("title", "")), str(s["status"]), checks,
-                                  str(s.get("problem", ""))))
-    return SubmissionResult(str(data["submission"]), stages, problem=str(data.get("problem", "")))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ from graders.batch.intake import (
     restrict_to_group,
     unreadable_result,
 )
-from graders.batch.lockdown import Lockdown, descendants
+from graders.batch.lockdown import Lockdown
+from graders.batch.processes import descendants
 from graders.engine.limits import allowed_env
 from graders.report.results import SubmissionResult
 from graders.stages import COURSE_ROOT, EXERCISES, HIDDEN, SOLUTIONS, Stage

@@ -1,40 +1,21 @@
 """`tcplab export`: the gradebook as a CSV of grades and as one feedback file per student.
 
-Both read each student's latest graded submission. Every file is written to a temporary
-name in its destination folder and renamed into place, so a reader never sees half a
-file, and an interrupted export leaves the previous one intact.
+Both read each student's latest graded submission. Every file is written atomically
+(graders/report/files.py): a reader never sees half a file, and an interrupted export
+leaves the previous one intact.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from graders.batch.gradebook import Gradebook, GradedSubmission
 from graders.report.feedback import render_feedback_html, render_feedback_markdown
+from graders.report.files import write_atomically
 from graders.stages import all_stages
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def stage_columns(graded: list[GradedSubmission]) -> list[str]:

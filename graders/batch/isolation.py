@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -192,7 +193,7 @@ class SlotCgroups:
                 break
             for pid in pids:
                 try:
-                    os.kill(pid, 9)
+                    os.kill(pid, signal.SIGKILL)
                     killed += 1
                 except (ProcessLookupError, PermissionError):
                     pass
@@ -276,7 +277,7 @@ def nproc_limit(isolation: Isolation) -> int | None:
 
 
 # -- IPC objects, where there is no IPC namespace ---------------------------------------------------
-_IPC_RMID = 0
+_IPC_RMID = 0  # shmctl/msgctl/semctl: remove the object (include/uapi/linux/ipc.h)
 _SYSVIPC = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}
 
 

@@ -6,7 +6,8 @@ a `Lockdown` plan. The child applies it in two steps:
 
 1. `early()`, first thing: join the job's cgroups, bring `lo` up in the new network
    namespace, and become a child subreaper when there is no pid namespace (so that a
-   double-forked, setsid'd escapee is still ours to kill at the end).
+   double-forked, setsid'd escapee is still ours to kill at the end, through
+   graders/batch/processes.py).
 2. `after_collection()`, once pytest has imported every check (hidden ones included) and
    before any student module is imported: in the private mount namespace, confine the
    filesystem (outside /usr, /etc and the like, only the way to the paths grading needs
@@ -24,7 +25,7 @@ lacks a feature, because the coordinator says plainly which protections were in 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import errno
 import fcntl
 import os
 import socket
@@ -35,14 +36,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Linux constants (include/uapi/linux/{mount,prctl,sockios,if}.h).
+from graders.batch import processes
+from graders.batch.processes import checked, libc, prctl
+
+# Linux constants (include/uapi/linux/{mount,fs,prctl,capability,sockios,if}.h).
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
-MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
-SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+MNT_DETACH = 2  # umount2(2): detach now, let go of it once nothing uses it
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38  # prctl(2) options
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1  # ioctl(2): an interface's flags
+# struct ifreq as SIOC[GS]IFFLAGS use it: the name (IFNAMSIZ, 16 bytes), ifr_flags (a short),
+# and the rest of the union, up to its 40 bytes.
+IFREQ_FLAGS = "16sH22x"
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_LINUX_CAPABILITY_U32S_3 = 2  # capset(2) takes two 32-bit words of each set: 64 capabilities
+# When /proc does not say (cap_last_cap): CAP_CHECKPOINT_RESTORE, the last one since Linux 5.9.
+CAP_LAST_CAP = 40
+# What die_with_parent exits with when the coordinator is gone: sysexits' EX_SOFTWARE (70).
+PARENT_GONE_EXIT = os.EX_SOFTWARE
 
 # Flags a bind remount must keep: inside a user namespace the kernel refuses to clear
 # them ("locked"), so a read-only remount re-states whatever the mount already had.
@@ -90,32 +102,11 @@ class Report:
         self.failed.append(f"{what}: {why}")
 
 
-_libc: Any = None
-
-
-def libc() -> Any:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    return _libc
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     def enc(s):
         return (s.encode() if s is not None else None)
-    _check(libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {target}")
-
-
-def prctl(option: int, arg: int) -> None:
-    _check(libc().prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0),
-                        ctypes.c_ulong(0)), f"prctl({option})")
+    checked(libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+            f"mount {target}")
 
 
 # -- step 1 ----------------------------------------------------------------------------------
@@ -134,7 +125,7 @@ def early(plan: Lockdown, report: Report) -> None:
             report.fail("bringing lo up", exc)
     if not plan.pidns:
         try:
-            prctl(PR_SET_CHILD_SUBREAPER, 1)
+            processes.become_subreaper()
             report.ok("child subreaper")
         except (OSError, AttributeError) as exc:
             report.fail("becoming a child subreaper", exc)
@@ -143,9 +134,9 @@ def early(plan: Lockdown, report: Report) -> None:
 def bring_loopback_up() -> None:
     """`ip link set lo up`, without needing `ip`: SIOCSIFFLAGS on a throwaway socket."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifreq = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+        ifreq = struct.pack(IFREQ_FLAGS, b"lo", 0)
+        flags = struct.unpack(IFREQ_FLAGS, fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack(IFREQ_FLAGS, b"lo", flags | IFF_UP))
 
 
 # -- step 2 ----------------------------------------------------------------------------------
@@ -182,24 +173,12 @@ def die_with_parent(report: Report, parent_pipe: int | None) -> None:
     already: we see that and leave.
     """
     try:
-        prctl(PR_SET_PDEATHSIG, 9)
+        processes.ask_to_die_with_parent()
         report.ok("killed with its coordinator")
     except (OSError, AttributeError) as exc:
         report.fail("asking to be killed with the coordinator", exc)
-    if parent_pipe is not None and parent_gone(parent_pipe):
-        os._exit(70)
-
-
-def parent_gone(pipe_fd: int) -> bool:
-    """True when nobody reads the pipe any more (poll says POLLERR for its write end)."""
-    import select
-
-    try:
-        poller = select.poll()
-        poller.register(pipe_fd, select.POLLOUT)
-        return any(ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, ev in poller.poll(0))
-    except (OSError, ValueError):
-        return False
+    if parent_pipe is not None and processes.parent_gone(parent_pipe):
+        os._exit(PARENT_GONE_EXIT)
 
 
 def needed_paths(plan: Lockdown) -> list[str]:
@@ -388,7 +367,7 @@ def read_only(plan: Lockdown, report: Report) -> None:
         try:
             mount(None, point, None, flags)
         except OSError as exc:
-            if exc.errno not in (2, 22):  # gone, or shadowed by a later mount: nothing to do
+            if exc.errno not in (errno.ENOENT, errno.EINVAL):  # gone, or shadowed by a later mount: nothing to do
                 failed.append(f"{point} ({exc.strerror})")
     if os.path.isdir("/dev/shm"):
         try:
@@ -423,12 +402,12 @@ def drop_privilege(plan: Lockdown, report: Report) -> None:
         try:
             last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
         except (OSError, ValueError):
-            last = 40
+            last = CAP_LAST_CAP
         try:
             for cap in range(last + 1):
                 prctl(PR_CAPBSET_DROP, cap)
-            _check(libc().capset(ctypes.byref(_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)),
-                                 (_CapData * 2)()), "capset")
+            checked(libc().capset(ctypes.byref(_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)),
+                                  (_CapData * _LINUX_CAPABILITY_U32S_3)()), "capset")
             report.ok("no capabilities (user namespace)")
         except OSError as exc:
             report.fail("dropping capabilities", exc)
@@ -438,61 +417,3 @@ def drop_privilege(plan: Lockdown, report: Report) -> None:
         report.ok("not dumpable")
     except (OSError, AttributeError) as exc:
         report.fail("becoming non-dumpable", exc)
-
-
-# -- the end -----------------------------------------------------------------------------------
-def descendants(root: int) -> list[int]:
-    """Every live process below `root`, found through /proc (children before grandchildren)."""
-    parents: dict[int, int] = {}
-    if not os.path.isdir("/proc"):
-        return []  # no procfs (macOS): the process group kill is all there is
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: the fields start after the last ')'.
-        rest = data[data.rfind(b")") + 2:].split()
-        if rest[0] != b"Z":  # a zombie is dead already: its parent reaps it
-            parents[int(name)] = int(rest[1])
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        kids = [p for p, pp in parents.items() if pp == pid]
-        found += kids
-        frontier += kids
-    return found
-
-
-def kill_descendants(root: int | None = None, rounds: int = 50) -> int:
-    """SIGKILLs everything below `root` (default: us) until nothing is left; reaps what is ours."""
-    import signal
-
-    root = os.getpid() if root is None else root
-    killed = 0
-    for _ in range(rounds):
-        pids = descendants(root)
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-        if root == os.getpid():
-            _reap()
-    return killed
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return

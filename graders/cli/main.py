@@ -212,7 +212,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return export_command(args)
 
 
-# -- tcplab gradescope, tcplab release (graders/packaging/gradescope.py, graders/packaging/release.py) -------------------
+# -- tcplab gradescope, tcplab release (graders/packaging/gradescope_bundle.py, graders/packaging/release.py) ------------
 def add_packaging_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gradescope", help="build a Gradescope autograder bundle (instructors)")
     p.add_argument("out", nargs="?", type=Path, default=Path("autograder.zip"), metavar="OUT.zip")
@@ -230,8 +230,9 @@ def add_packaging_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_gradescope(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from graders.packaging.gradescope import DEFAULT_BUDGET, build_bundle, describe
-    from graders.packaging.release import PackagingError
+    from graders.packaging.common import PackagingError
+    from graders.packaging.gradescope import DEFAULT_BUDGET
+    from graders.packaging.gradescope_bundle import build_bundle, describe
 
     try:
         bundle = build_bundle(args.out, budget=args.budget or DEFAULT_BUDGET)
@@ -246,7 +247,8 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from graders.packaging.release import PackagingError, build_release, describe
+    from graders.packaging.common import PackagingError
+    from graders.packaging.release import build_release, describe
 
     try:
         release = build_release(args.out, force=args.force)

@@ -1,24 +1,15 @@
-"""Gradescope: build the autograder bundle, and grade a submission inside it.
+"""Gradescope: grading a submission inside the autograder bundle (graders/packaging/gradescope_bundle.py).
 
-`tcplab gradescope autograder.zip` packs setup.sh, run_autograder, the engine with its
-hidden checks, and the stage folders (stubs and public checks — never solutions).
-On Gradescope, run_autograder calls `python -m graders.packaging.gradescope run /autograder`, which
-gathers the student's files into a stage tree, grades every stage with every check and
-writes results.json in Gradescope's format (gradescope-autograders.readthedocs.io, "specs"):
-score, execution_time, output, stdout_visibility, tests[] with name, number, score,
-max_score, status, output, visibility.
+On Gradescope, run_autograder calls `python -m graders.packaging.gradescope run /autograder`,
+which gathers the student's files into a stage tree, grades every stage with every check and
+writes results.json in Gradescope's format (graders/report/gradescope_json.py renders it, and
+says what students see of it).
 
 Each stage is graded by graders.batch.coordinator in its own grading child, behind the walls `tcplab
 grade` uses: on Gradescope, which runs us as root, student code gets its own namespaces, an
 unprivileged uid, and no sight of the hidden checks, the results or the upload. One child per
 stage costs about a second each, and buys this: results.json is rewritten before every stage,
 so a submission that exhausts the time budget keeps the points of the stages already graded.
-
-What students see: public checks are "visible", with the check's message, transcript and
-hint. Hidden checks are "after_published" — Gradescope shows nothing of them, and no total,
-until the grades are published — and even then only their name, status and score: a hidden
-check's message can quote what it sent or expected. The top-level output speaks only of the
-public checks and of the files found, so it cannot give the hidden results away early.
 
 What an upload cannot do: be graded through a link (none is followed: a link named
 `exercises` and pointing at solutions grades as nothing, and is named in the output), sink the
@@ -29,9 +20,7 @@ the student did, never by the grader's private paths.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -39,111 +28,33 @@ import sys
 import tempfile
 import time
 import traceback
-import zipfile
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from graders.grading.submission import SubmissionError, unpack_zip
-from graders.packaging.release import (
-    COURSE_ROOT,
-    GRADERS,
-    PackagingError,
-    refuse_secrets,
-    render_template,
-    requirements_text,
-    walk_files,
+from graders.report.gradescope_json import (
+    Gathered,
+    failure_json,
+    printable,
+    results_json,
+    tidier,
+    write_results,
 )
-from graders.report.results import CheckResult, StageResult
-from graders.report.student_view import HIDDEN_FAILED_NOTE, CheckView, view
-from graders.stages import HIDDEN, Stage, all_stages, select_stages
+from graders.report.results import StageResult
+from graders.stages import GRADERS, HIDDEN, Stage, all_stages, select_stages
 
 DEFAULT_ROOT = "/autograder"
 # Why 540 s: under the 10-minute autograder timeout Gradescope assignments commonly use, with a
 # minute to spare for starting up and writing the results.
 DEFAULT_BUDGET = 540
-# Fixed zip timestamps: the same course gives the same bundle, byte for byte.
-ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 # Folders in a submission that never hold a student's stage module.
 SKIPPED_DIRS = {"__MACOSX", "__pycache__", "node_modules", "site-packages", "venv", "env"}
 # How many links or folders a note names before it counts the rest.
 MAX_NAMED = 5
-Tidy = Callable[[str], str]
-
-
-# -- the bundle -----------------------------------------------------------------------------------
-@dataclass
-class Bundle:
-    path: Path
-    files: int
-    checks: dict[str, tuple[int, int]]  # stage id -> (public check files, hidden check files)
-
-
-def build_bundle(out: Path, *, budget: int = DEFAULT_BUDGET) -> Bundle:
-    out = Path(os.path.abspath(out))
-    if out.is_dir():
-        raise PackagingError(f"{out} is a folder: give the path of the .zip file to write")
-    if budget < 10:
-        raise PackagingError(f"a budget of {budget} s leaves no time to grade: give at least 10 seconds")
-    members = bundle_members(budget)
-    # The bundle carries the hidden checks (it grades with them), never the solutions.
-    refuse_secrets(((name, data) for name, data, _ in members), hidden=False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data, mode in members:
-                info = zipfile.ZipInfo(name, ZIP_TIME)
-                info.external_attr = (0o100000 | mode) << 16  # a regular file with these permissions
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    checks = {s.id: (len(s.check_files(hidden=False)), len(s.check_files(hidden=True)) - len(s.check_files(hidden=False)))
-              for s in all_stages()}
-    return Bundle(out, len(members), checks)
-
-
-def bundle_members(budget: int) -> list[tuple[str, bytes, int]]:
-    """(name in the zip, content, permissions): Gradescope wants setup.sh and run_autograder at the root."""
-    members = [
-        ("setup.sh", render_template("gradescope_setup.sh").encode(), 0o755),
-        ("run_autograder", render_template("gradescope_run_autograder", budget=str(budget)).encode(), 0o755),
-        ("README.md", render_template("gradescope_README.md").encode(), 0o644),
-        ("requirements-grading.txt", requirements_text().encode(), 0o644),
-    ]
-    for name in ("pyproject.toml", "conftest.py"):
-        if (COURSE_ROOT / name).is_file():
-            members.append((name, (COURSE_ROOT / name).read_bytes(), 0o644))
-    for top, prefix in ((GRADERS, "graders"), (COURSE_ROOT / "exercises", "exercises")):
-        for path in walk_files(top):
-            members.append((f"{prefix}/{path.relative_to(top).as_posix()}", path.read_bytes(), 0o644))
-    return members
-
-
-def describe(bundle: Bundle) -> list[str]:
-    public = sum(p for p, _ in bundle.checks.values())
-    hidden = sum(h for _, h in bundle.checks.values())
-    lines = [f"wrote {bundle.path} ({bundle.files} files, {bundle.path.stat().st_size // 1024} KiB): "
-             f"{public} public and {hidden} hidden check files over {len(bundle.checks)} stages",
-             "upload it as the assignment's autograder (Ubuntu 22.04 or newer base image)"]
-    empty = [sid for sid, (p, h) in bundle.checks.items() if not p + h]
-    if empty:
-        lines.append(f"no checks yet, so no points: {', '.join(empty)}")
-    return lines
 
 
 # -- gathering a submission -----------------------------------------------------------------------
-@dataclass
-class Gathered:
-    graded: dict[str, str] = field(default_factory=dict)  # stage id -> the file as the student named it
-    notes: list[str] = field(default_factory=list)
-
-
 @dataclass
 class Walked:
     files: list[Path] = field(default_factory=list)  # regular files, reached through real folders only
@@ -262,127 +173,6 @@ def shown_path(rel: PurePath) -> str:
     return printable(PurePosixPath(rel).as_posix())
 
 
-def printable(text: str) -> str:
-    """Text any UTF-8 output can carry. A Linux file name is bytes, and Python gives the bytes
-    that are not UTF-8 as lone surrogates, which json.dumps passes on and no UTF-8 encoder
-    takes: they become \\xNN, as Python would show the bytes."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate no file name makes (from JSON, say)
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-# -- results.json ---------------------------------------------------------------------------------
-def check_test(stage: Stage, number: int, check: CheckResult, tidy: Tidy) -> dict[str, Any]:
-    test: dict[str, Any] = {
-        "name": f"{stage.id} · {check.title or check.name}",
-        "number": f"{stage.number}.{number}",
-        "score": check.score,
-        "max_score": check.max_score,
-        "status": "passed" if check.status == "passed" else "failed",
-        "visibility": "after_published" if check.hidden else "visible",
-        "tags": [stage.id],
-        "extra_data": {"id": check.id, "status": check.status, "hidden": check.hidden},
-    }
-    shown = view(check)  # what a student may see of it
-    if shown.hidden:
-        test["output"] = f"{shown.status}. {HIDDEN_FAILED_NOTE.capitalize()}."
-    else:
-        test["output"] = tidy(check_output(shown, check.id))
-    return test
-
-
-def check_output(check: CheckView, check_id: str) -> str:
-    if check.status == "passed":
-        return "passed"
-    message = check.message.removeprefix(f"{check.status}: ")  # a skip reason already says "skipped: …"
-    parts = [f"{check.status}: {message}" if message else check.status]
-    if check.transcript:
-        parts.append("What crossed the wire:\n" + "\n".join(check.transcript))
-    if check.seed is not None:
-        parts.append(f"Short reads and writes were injected with seed {check.seed} "
-                     f"(replay: tcplab check {check_id.split('_', 1)[0]} --seed {check.seed}).")
-    if check.hint:
-        parts.append(f"Hint: {check.hint}")
-    return "\n\n".join(parts)
-
-
-def results_json(stages: list[StageResult], gathered: Gathered, tidy: Tidy, *, seconds: float,
-                 pending: Sequence[Stage] = (), stopped: str = "") -> dict[str, Any]:
-    """`stages` graded, `pending` not (yet): the stages of this grading, those the summary lists."""
-    by_id = {s.id: s for s in all_stages()}
-    tests = [check_test(by_id[r.stage], n, c, tidy) for r in stages for n, c in enumerate(r.checks, 1)]
-    return {
-        "score": float(sum(t["score"] for t in tests)),
-        "execution_time": round(seconds),
-        "output": summary(stages, gathered, tidy, pending, stopped),
-        "stdout_visibility": "hidden",  # the grader's log is for the instructor
-        "tests": tests,
-    }
-
-
-def summary(stages: list[StageResult], gathered: Gathered, tidy: Tidy, pending: Sequence[Stage], stopped: str) -> str:
-    lines = []
-    if stopped:
-        lines += [stopped, ""]
-    if not gathered.graded:
-        names = ", ".join(s.filename for s in all_stages())
-        lines += ["No stage module was found in your submission. Upload the files you wrote "
-                  f"({names}): loose, in their stage folders, inside exercises/, or as a .zip.", ""]
-    lines.append("Files graded:")
-    listed = {r.stage for r in stages} | {s.id for s in pending}
-    for stage in [s for s in all_stages() if s.id in listed] or all_stages():
-        shown = gathered.graded.get(stage.id)
-        lines.append(f"  {stage.id}: {shown}" if shown else f"  {stage.id}: no {stage.filename} found")
-    lines += [f"  note: {note}" for note in gathered.notes]
-    lines += ["", "Public checks (your results on the hidden checks appear when grades are published):"]
-    for result in stages:
-        if not result.checks and result.problem:  # not graded at all: say why, and only that
-            lines.append(f"  {result.stage}: " + tidy(result.problem).replace("\n", "\n    "))
-            continue
-        public = [c for c in result.checks if not c.hidden]
-        hidden = [c for c in result.checks if c.hidden]
-        line = (f"  {result.stage}: {fmt(sum(c.score for c in public))}/{fmt(sum(c.max_score for c in public))}"
-                f" points from {len(public)} public checks" if public else f"  {result.stage}: no public checks")
-        if hidden:
-            line += f"; {len(hidden)} hidden checks worth {fmt(sum(c.max_score for c in hidden))} points"
-        lines.append(line)
-        if result.problem and result.status == "error":
-            lines.append("    " + tidy(result.problem).replace("\n", "\n    "))
-    lines += [f"  {stage.id}: not graded" for stage in pending]
-    return "\n".join(lines)
-
-
-def fmt(points: float) -> str:
-    return f"{points:g}"
-
-
-def failure_json(message: str, seconds: float) -> dict[str, Any]:
-    return {"score": 0.0, "execution_time": round(seconds), "stdout_visibility": "hidden", "tests": [],
-            "output": f"{message} This is a problem with the autograder, not a judgement of your code: "
-                      "please tell your instructor, who can read the details in the autograder output."}
-
-
-def write_results(path: Path, data: dict[str, Any]) -> None:
-    """Atomically: Gradescope, or a reader racing us, sees the old file or the new one. Every
-    string goes through printable() first: one file name that is not UTF-8 must not cost the
-    whole results.json."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(printable_json(data), indent=2, ensure_ascii=False), "utf-8")
-    os.replace(tmp, path)
-
-
-def printable_json(data: Any) -> Any:
-    if isinstance(data, str):
-        return printable(data)
-    if isinstance(data, dict):
-        return {printable_json(k): printable_json(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [printable_json(v) for v in data]
-    return data
-
-
 # -- grading inside Gradescope --------------------------------------------------------------------
 class Stopped(KeyboardInterrupt):
     """SIGTERM: run_autograder's hard stop arrived before our own deadline."""
@@ -465,7 +255,7 @@ def run(root: Path) -> int:
     done: list[StageResult] = []
     gathered = Gathered()
     tidy = tidier(gathered)
-    tmp = Path(tempfile.mkdtemp(prefix="tcplab-gradescope-"))
+    tmp = Path(tempfile.mkdtemp(prefix="tcplab-gradescope-"))  # a name gradescope_json.PRIVATE knows
     try:
         stages = stages_to_grade()
         tree = tmp / "submission"
@@ -515,33 +305,6 @@ def stages_to_grade() -> list[Stage]:
 def unfinished(why: str = "it was stopped") -> str:
     return (f"Grading did not finish: {why}. The stages not graded are listed below and give no points; "
             "please tell your instructor.")
-
-
-# A private folder of this run or of graders.batch.coordinator (its job folder too), wherever TMPDIR is, up to
-# where a message may cut a long path short ("/tmp/tcplab-batch-12-ab/job-...").
-PRIVATE = r"(?:/[^\s'\"/]+)*/tcplab-(?:gradescope|batch)-[\w-]*(?:/job-\w*)?"
-
-
-def tidier(gathered: Gathered) -> Tidy:
-    """Rewrites the grader's private paths in messages: the student's files into the names the
-    student used, other files of the graded copy relative to the submission, and the checks'
-    scratch folders into "<temporary folder>"."""
-    patterns = []
-    for stage in all_stages():
-        shown = gathered.graded.get(stage.id, f"{stage.id}/{stage.filename}")
-        # The graded copy of the stage's module, by any absolute path ending in it or relative
-        # to the copy (graders.batch.coordinator may have made it relative already).
-        patterns.append((re.compile(r"(?:/[^\s'\"]*/|(?<![\w./-]))" + re.escape(f"{stage.id}/{stage.filename}")),
-                         shown))
-    patterns.append((re.compile(PRIVATE + "/submission/"), ""))  # another file of the graded copy
-    patterns.append((re.compile(PRIVATE), "<temporary folder>"))
-
-    def tidy(text: str) -> str:
-        for pattern, shown in patterns:
-            text = pattern.sub(lambda m, shown=shown: shown, text)
-        return text
-
-    return tidy
 
 
 def main(argv: list[str] | None = None) -> int:

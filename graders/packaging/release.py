@@ -1,11 +1,12 @@
-"""The student copy of the course (`tcplab release OUT`), and what the course's packagings share.
+"""The student copy of the course (`tcplab release OUT`).
 
 A release holds what a student works with: the stage folders (stubs, lessons, public checks),
 the engine without its hidden checks, the notebooks nbgrader released, a README written for
 students, pyproject.toml (the same package), and a GitHub Classroom workflow that runs
 `tcplab check N` for each stage. It never holds solutions/, graders/hidden/, tests/, the
 notebooks' sources or nbgrader_config.py, nor instructor notes: by convention any file or
-folder whose name starts with "instructor" (any case), wherever it is.
+folder whose name starts with "instructor" (any case), wherever it is (graders/packaging/common.py,
+which the Gradescope bundle shares, keeps that rule and the secrets check of rule 3).
 
 Rules this module keeps:
 1. OUT is built in a temporary folder beside it and renamed into place: OUT is either what it
@@ -18,109 +19,33 @@ Rules this module keeps:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import itertools
 import json
 import os
-import re
 import shutil
-import sys
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from graders.stages import COURSE_ROOT, GRADERS, HIDDEN, SOLUTIONS, all_stages
+from graders.packaging.common import (
+    PackagingError,
+    refuse_secrets,
+    render_template,
+    requirements_text,
+    walk_files,
+)
+from graders.stages import COURSE_ROOT, GRADERS, HIDDEN, all_stages
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-TEMPLATES = Path(__file__).with_name("templates")
 NOTEBOOK_RELEASE = COURSE_ROOT / "notebooks" / "release"
-# Caches and editor litter are never course material.
-LITTER = {"__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", ".DS_Store"}
-# Only the notebooks need these; grading (tcplab check, Gradescope, CI) does not.
-NOTEBOOK_TOOLING = {"nbgrader", "jupyter", "nbclient"}
 # nbgrader's own files: an instructor's configuration and gradebook, never a student's.
 NBGRADER_FILES = {"nbgrader_config.py", "gradebook.db"}
-PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 
-class PackagingError(Exception):
-    """The course cannot be packaged as asked; the message says what to do."""
-
-
-# -- what the packagings share --------------------------------------------------------------------
-def left_out(path: Path) -> bool:
-    """Litter, links, and instructor notes: never copied into a release or a bundle."""
-    name = path.name
-    return (name in LITTER or name.endswith((".pyc", ".pyo")) or path.is_symlink()
-            or name.lower().startswith("instructor"))
-
-
-def walk_files(top: Path, skip: Callable[[Path], bool] = lambda p: False) -> list[Path]:
-    """Every file under `top` that ships, in a stable order; skipped folders are not entered."""
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        here = Path(dirpath)
-        dirnames[:] = sorted(n for n in dirnames if not (left_out(here / n) or skip(here / n)))
-        found += [here / n for n in sorted(filenames) if not (left_out(here / n) or skip(here / n))]
-    return found
-
-
-def grading_requirements(pyproject: Path = COURSE_ROOT / "pyproject.toml") -> list[str]:
-    """The course's dependencies that grading needs: all of them but the notebook tooling."""
-    deps = tomllib.loads(pyproject.read_text("utf-8"))["project"]["dependencies"]
-    return [d for d in deps if requirement_name(d) not in NOTEBOOK_TOOLING]
-
-
-def requirement_name(spec: str) -> str:
-    match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", spec.strip())
-    return match.group(0).lower().replace("_", "-") if match else spec
-
-
-def requirements_text() -> str:
-    return ("# What grading needs (tcplab's dependencies without the notebook tooling).\n"
-            + "\n".join(grading_requirements()) + "\n")
-
-
-def render_template(name: str, **values: str) -> str:
-    """A template from graders/packaging/templates with its {{placeholders}} filled, all of them."""
-    text = (TEMPLATES / name).read_text("utf-8")
-    wanted = set(PLACEHOLDER.findall(text))
-    if wanted != set(values):
-        raise PackagingError(f"template {name} needs {sorted(wanted)}, was given {sorted(values)}")
-    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
-
-
-def secret_digests(hidden: bool = True) -> dict[str, str]:
-    """SHA-256 of the files that must never reach a student: solutions, and hidden checks."""
-    digests = {}
-    for top in (SOLUTIONS, HIDDEN) if hidden else (SOLUTIONS,):
-        if not top.is_dir():
-            continue
-        for path in walk_files(top):
-            data = path.read_bytes()
-            # Empty files (an __init__.py) say nothing and match innocent files: not secrets.
-            if data.strip():
-                digests[hashlib.sha256(data).hexdigest()] = str(path.relative_to(COURSE_ROOT))
-    return digests
-
-
-def refuse_secrets(files: Iterable[tuple[str, bytes]], *, hidden: bool = True) -> None:
-    """Refuses files identical to a solution (or, when `hidden`, to a hidden check)."""
-    secrets = secret_digests(hidden)
-    for name, data in files:
-        twin = secrets.get(hashlib.sha256(data).hexdigest())
-        if twin:
-            raise PackagingError(f"{name} is a copy of {twin}, which must not ship; remove it and retry")
-
-
+# -- the public checks ----------------------------------------------------------------------------
 def public_checks() -> dict[str, list[tuple[str, float]]]:
     """Each stage's public checks as (name, points), in the order they run, read by collecting
     them (nothing runs)."""
@@ -147,7 +72,7 @@ def public_checks() -> dict[str, list[tuple[str, float]]]:
                 "-p", "no:terminal", "-p", "no:warnings"]
         with contextlib.redirect_stdout(io.StringIO()):
             code = pytest.main(args, plugins=[collector])
-        if code not in (0, 5):  # 5: nothing collected
+        if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             raise PackagingError(f"the public checks could not be collected (pytest exit {int(code)}); "
                                  "run `pytest exercises/` to see why")
     return {stage.id: collector.checks.get(stage.id, []) for stage in all_stages()}

@@ -1,4 +1,4 @@
-"""One results model — submission → stage → check — and its JSON form (the stable contract).
+"""One results model — submission → stage → check — and its JSON form (the stable contract), both ways.
 
 Every rendering (text, JSON, Gradescope, feedback, gradebook rows) starts from these.
 The JSON form keeps exactly the keys of DESIGN.md's contract and adds only new keys.
@@ -109,6 +109,25 @@ class SubmissionResult:
         if self.problem:
             data["problem"] = self.problem
         return data
+
+
+def result_from_json(data: dict[str, Any]) -> SubmissionResult:
+    """SubmissionResult.to_json's form back into the model (what a grading child printed).
+
+    Raises KeyError, TypeError or ValueError when `data` is not that form.
+    """
+    stages = []
+    for s in data["stages"]:
+        checks = [CheckResult(
+            id=str(c["id"]), title=str(c.get("title", "")), status=str(c["status"]),
+            score=float(c["score"]), max_score=float(c["max_score"]), hidden=bool(c["hidden"]),
+            message=str(c.get("message", "")), hint=str(c.get("hint", "")),
+            transcript=[str(x) for x in c.get("transcript", [])],
+            seed=int(c["seed"]) if c.get("seed") is not None else None, seconds=float(c.get("seconds", 0.0)),
+        ) for c in s["checks"]]
+        stages.append(StageResult(str(s["stage"]), str(s.get("title", "")), str(s["status"]), checks,
+                                  str(s.get("problem", ""))))
+    return SubmissionResult(str(data["submission"]), stages, problem=str(data.get("problem", "")))
 
 
 # Lone surrogates: bytes that are not UTF-8, smuggled into a str (os.fsdecode's surrogateescape,
