@@ -148,9 +148,11 @@ def test_a_path_that_does_not_exist_is_reported(tmp_path):
     assert done.stdout.strip() == ""
 
 
-def test_hint_and_list():
+def test_hint_and_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # which hints were shown: not in the real ~/.cache
     done = tcplab("hint", "1")
     assert done.returncode == 0 and "SOCK_STREAM" in done.stdout
+    assert (tmp_path / "tcplab" / "hints.json").is_file()
     done = tcplab("list")
     no_traceback(done)
     assert done.returncode == 0 and "not started" in done.stdout
@@ -173,6 +175,7 @@ def test_watch_moves_on_when_a_stage_turns_green(tmp_path):
     assert watch(root, "1", console=console, changes=saves()) == 0
     out = console.export_text()
     assert "01_create_socket is green — on to 02_bind_listen" in out
+    assert "Stage 01_create_socket passed" in out and "Every stage passed" not in out
     assert "stages passed" in out
 
 

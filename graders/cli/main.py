@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from graders.stages import EXERCISES, UnknownStage, all_stages, find_stage, select_stages
+from graders.stages import EXERCISES, Stage, UnknownStage, all_stages, find_stage, select_stages
 
 if TYPE_CHECKING:
     from graders.report.results import SubmissionResult
@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", type=Path, default=None)
     p.set_defaults(run=cmd_list)
 
-    p = sub.add_parser("hint", help="the hints of a stage")
+    p = sub.add_parser("hint", help="the next hint of a stage, one more each time (gentlest first)")
     p.add_argument("stage", metavar="STAGE")
+    p.add_argument("--all", action="store_true", dest="everything", help="every hint of the stage at once")
     p.set_defaults(run=cmd_hint)
 
     add_batch_commands(sub)
@@ -81,8 +82,8 @@ def submission_root(path: Path | None) -> Path:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from graders.cli.progress import running_display
     from graders.grading.runner import grade_root
-    from graders.report.text import render
 
     stages = select_stages(args.stages)
     if args.path is not None and not args.path.is_dir():
@@ -95,7 +96,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             Console(stderr=True).print("[red]tcplab:[/] --only needs the names of checks, separated by commas")
             return 2
     root = submission_root(args.path)
-    result = grade_root(root, stages, label=str(args.path or "exercises/"), hidden=args.hidden, seed=args.seed)
+    console = Console()
+    # The running state only where a person watches the text: never into JSON, JUnit or a pipe.
+    shown_to = Console(stderr=True) if args.format == "text" and console.is_terminal else None
+    with running_display(shown_to, f"checking {', '.join(s.id for s in stages)}") as progress:
+        result = grade_root(root, stages, label=str(args.path or "exercises/"), hidden=args.hidden,
+                            seed=args.seed, progress=progress)
     if only is not None:
         result, unknown = only_checks(result, only)
         if unknown:
@@ -114,8 +120,23 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         print(render_junit([result]))
     else:
-        render(result, Console(), verbose=args.verbose, instructor=args.hidden)
+        show_text(result, stages, console, verbose=args.verbose, instructor=args.hidden)
     return 0 if result.all_passed else 1
+
+
+def show_text(result: SubmissionResult, stages: list[Stage], console: Console, *, verbose: bool,
+              instructor: bool) -> None:
+    """`tcplab check`'s screen; after a success, the hidden checks still ahead and the stage that follows."""
+    from graders.cli.hidden_checks import hidden_checks
+    from graders.report.text import render
+
+    hidden = hidden_checks(stages) if result.all_passed and not instructor else {}
+    course = list(all_stages())
+    checked = {course.index(s) for s in stages if s in course}
+    last = max(checked, default=len(course))
+    # The stage after the last one checked; none when the whole course was checked.
+    following = course[last + 1] if last + 1 < len(course) and len(checked) < len(course) else None
+    render(result, console, verbose=verbose, instructor=instructor, hidden=hidden, following=following)
 
 
 def only_checks(result: SubmissionResult, names: set[str]) -> tuple[SubmissionResult, set[str]]:
@@ -139,10 +160,13 @@ def only_checks(result: SubmissionResult, names: set[str]) -> tuple[SubmissionRe
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from graders.cli.progress import running_display
     from graders.grading.runner import grade_root
     from graders.report.text import MARKS, fmt, stage_state
 
-    result = grade_root(submission_root(args.path), list(all_stages()), label="exercises/")
+    console = Console()
+    with running_display(Console(stderr=True) if console.is_terminal else None, "checking every stage") as progress:
+        result = grade_root(submission_root(args.path), list(all_stages()), label="exercises/", progress=progress)
     table = Table(title="tcplab stages")
     for column in ("stage", "title", "state", "points"):
         table.add_column(column)
@@ -150,20 +174,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         mark, style = MARKS.get(stage.status, ("?", ""))
         table.add_row(stage.stage, stage.title, f"[{style}]{mark} {stage_state(stage)}[/]",
                       f"{fmt(stage.score)}/{fmt(stage.max_score)}")
-    Console().print(table)
+    console.print(table)
     return 0
 
 
 def cmd_hint(args: argparse.Namespace) -> int:
-    stage = find_stage(args.stage)
-    console = Console()
-    console.print(f"[bold]{stage.id}[/] — {stage.title}")
-    for number, hint in enumerate(stage.hints, 1):
-        console.print(f" {number}. {hint}")
-    readme = EXERCISES / stage.id / "README.md"
-    if readme.is_file():
-        console.print(f"[dim]The whole lesson: {readme}[/]")
-    return 0
+    from graders.cli.hints import show_hints
+
+    return show_hints(find_stage(args.stage), Console(), everything=args.everything)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graders.engine.limits import Limits
 from graders.engine.subject import Subject
@@ -15,14 +18,19 @@ from graders.report.results import StageResult, SubmissionResult
 from graders.stages import COURSE_ROOT, Stage
 
 if TYPE_CHECKING:
+    from graders.checking.transcript import Transcript
     from graders.grading.plugin import Collector
 
 CHECKS_INI = Path(__file__).with_name("checks.ini")
 
 
 def grade_root(root: Path, stages: list[Stage], *, label: str, hidden: bool = False,
-               seed: int | None = None, limits: Limits | None = None) -> SubmissionResult:
-    """Grades the stage folders under `root` (laid out like exercises/)."""
+               seed: int | None = None, limits: Limits | None = None,
+               progress: Callable[[Running], None] | None = None) -> SubmissionResult:
+    """Grades the stage folders under `root` (laid out like exercises/).
+
+    `progress`, when given, is told of each check as it starts (see `Running`, below).
+    """
     # Start the workers before pytest is even imported: their imports of the student
     # modules then overlap pytest's start-up instead of following it.
     subjects = {s.id: Subject(s.module_path(root), s.module, limits) for s in stages}
@@ -34,7 +42,7 @@ def grade_root(root: Path, stages: list[Stage], *, label: str, hidden: bool = Fa
     files = [str(f) for stage in stages for f in stage.check_files(hidden)]
     try:
         if files:
-            run_pytest(files, collector)
+            run_pytest(files, collector, [] if progress is None else [ProgressReporter(progress)])
         return SubmissionResult(label, collector.stage_results())
     finally:
         collector.close()
@@ -55,7 +63,7 @@ def grade_path(path: str | Path, stages: list[Stage], *, hidden: bool = False,
         submission.cleanup()
 
 
-def run_pytest(files: list[str], collector: Collector) -> int:
+def run_pytest(files: list[str], collector: Collector, others: Sequence[object] = ()) -> int:
     import pytest
 
     args = [
@@ -72,7 +80,7 @@ def run_pytest(files: list[str], collector: Collector) -> int:
     # pytest and the checks print nothing a student should see; a grader bug shows in results.
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), _quiet_env():
-        return pytest.main(args, plugins=[collector])
+        return pytest.main(args, plugins=[collector, *others])
 
 
 @contextlib.contextmanager
@@ -88,3 +96,56 @@ def _quiet_env():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# -- progress: which check is running, for a display (graders/cli/progress.py) --------------------------
+# Apart from the Collector on purpose: it records results, this only watches them go by, and a
+# run without a display never loads it.
+@dataclass
+class Running:
+    """The check now running. A display reads it from its own thread while the check runs."""
+
+    stage: str  # "04_send_recv"
+    title: str  # the check's docstring line
+    number: int  # 1 for the first check of the run
+    total: int  # checks in the run
+    started: float  # time.monotonic() when its set-up began
+    transcript: Transcript | None = None  # the check's lab's, once the check is called
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+class ProgressReporter:
+    """A pytest plugin that hands `progress` a `Running` as each check starts."""
+
+    def __init__(self, progress: Callable[[Running], None]) -> None:
+        self.progress = progress
+        self.items: dict[str, Any] = {}
+        self.checks: list[str] = []
+        self.running: Running | None = None
+
+    def pytest_collection_modifyitems(self, items: list[Any]) -> None:
+        from graders.checking.declare import spec_of
+
+        self.items = {item.nodeid: item for item in items}
+        self.checks = [item.nodeid for item in items if spec_of(getattr(item, "obj", None)) is not None]
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        from graders.checking.declare import spec_of
+
+        item = self.items.get(nodeid)
+        spec = spec_of(getattr(item, "obj", None))
+        if item is None or spec is None:
+            return
+        self.running = Running(Path(str(item.path)).parent.name, spec.title, self.checks.index(nodeid) + 1,
+                               len(self.checks), time.monotonic())
+        with contextlib.suppress(Exception):  # a display that breaks must never change a verdict
+            self.progress(self.running)
+
+    def pytest_runtest_call(self, item: Any) -> None:
+        # Called just before the check itself: its `lab` fixture exists by now.
+        lab = getattr(item, "funcargs", {}).get("lab")
+        if self.running is not None and lab is not None:
+            self.running.transcript = getattr(lab, "transcript", None)
