@@ -2,12 +2,11 @@
 
 import socket
 
-from graders.api import Failure, check
+from graders.api import Failure, check, socket_kind
+from graders.api import create_socket as shared  # what these checks share with the hidden ones
 
 FAMILY_HINT = "Pass `family` on to socket.socket(family, socket.SOCK_STREAM): AF_INET is IPv4, AF_INET6 is IPv6."
 DESCRIBE_HINT = "Read the socket's state with getsockname(), getpeername(), getblocking() and gettimeout()."
-PAIR_HINT = ("IPv6 addresses come back from the kernel as 4-tuples (host, port, flowinfo, scope_id): "
-             "keep the (host, port) pair with address[:2], for both families.")
 LEAK_HINT = ("You created a socket and then raised: nobody holds it now, so nobody can close it. "
              "Check `family` first, and create the socket only once it is known to be good.")
 MODE_HINT = ("Ask the socket itself: sock.gettimeout() is its timeout (socket.getdefaulttimeout() is only "
@@ -26,45 +25,13 @@ def _returned_socket(lab, result) -> socket.socket:
     return value
 
 
-def _kind(sock: socket.socket) -> tuple[str, str]:
-    return socket.AddressFamily(sock.family).name, socket.SocketKind(sock.type).name
-
-
-def _truth(sock: socket.socket) -> dict:
-    """What describe_socket(sock) must say, read from the grader's own copy of the socket."""
-    local = sock.getsockname()
-    try:
-        peer = sock.getpeername()[:2]
-    except OSError:
-        peer = None
-    family, kind = _kind(sock)
-    return {"family": family, "type": kind, "local": local[:2] if local[1] != 0 else None,
-            "peer": peer, "blocking": sock.getblocking(), "timeout": sock.gettimeout()}
-
-
-def _expect_description(lab, sock: socket.socket, expected: dict, *, hint: str | None = None) -> None:
-    """describe_socket(sock) must equal `expected`; a failure names the keys that are wrong."""
-    result = lab.call("describe_socket", sock)
-    got = lab.returned(result, hint=hint)
-    if got == expected:
-        return
-    if not isinstance(got, dict):
-        raise Failure(f"{result.shown} did not return a dict", expected=repr(expected), actual=repr(got), hint=hint)
-    wrong = [k for k in expected if got.get(k, object()) != expected[k]]
-    extra = [k for k in got if k not in expected]
-    problems = [f"{k!r} is {got[k]!r}, not {expected[k]!r}" if k in got else f"{k!r} is missing" for k in wrong]
-    problems += [f"{k!r} is not one of the six keys" for k in extra]
-    raise Failure(f"{result.shown} got it wrong: " + "; ".join(problems),
-                  expected=repr(expected), actual=repr(got), hint=hint)
-
-
 @check(points=1, hint=FAMILY_HINT)
 def test_creates_ipv4_tcp_socket(lab):
     """create_tcp_socket() returns a new IPv4 TCP socket"""
     with _returned_socket(lab, lab.call("create_tcp_socket")) as sock:
-        if _kind(sock) != ("AF_INET", "SOCK_STREAM"):
+        if socket_kind(sock) != ("AF_INET", "SOCK_STREAM"):
             raise Failure("the socket has the wrong family or type",
-                          expected="AF_INET, SOCK_STREAM", actual=", ".join(_kind(sock)))
+                          expected="AF_INET, SOCK_STREAM", actual=", ".join(socket_kind(sock)))
         if sock.getsockname()[1] != 0:
             raise Failure("the new socket is already bound", expected="an unbound socket",
                           actual=f"bound to {sock.getsockname()}")
@@ -74,9 +41,9 @@ def test_creates_ipv4_tcp_socket(lab):
 def test_creates_ipv6_tcp_socket(lab):
     """create_tcp_socket(AF_INET6) returns an IPv6 TCP socket"""
     with _returned_socket(lab, lab.call("create_tcp_socket", socket.AF_INET6)) as sock:
-        if _kind(sock) != ("AF_INET6", "SOCK_STREAM"):
+        if socket_kind(sock) != ("AF_INET6", "SOCK_STREAM"):
             raise Failure("create_tcp_socket(AF_INET6) ignored the family it was given",
-                          expected="AF_INET6, SOCK_STREAM", actual=", ".join(_kind(sock)))
+                          expected="AF_INET6, SOCK_STREAM", actual=", ".join(socket_kind(sock)))
 
 
 @check(points=1, hint="Check `family` first and `raise ValueError(...)` before creating any socket.")
@@ -104,7 +71,7 @@ def test_describes_a_fresh_socket(lab):
 def test_describes_a_connected_socket(lab):
     """describe_socket() of a connected IPv4 socket reports its local and peer addresses"""
     _peer, sock = lab.connection()
-    _expect_description(lab, sock, _truth(sock))
+    shared.expect_description(lab, sock, shared.true_description(sock))
 
 
 @check(points=2, hint=MODE_HINT)
@@ -113,16 +80,16 @@ def test_describes_timeout_and_non_blocking_modes(lab):
     with socket.socket() as sock:
         sock.settimeout(2.5)
         lab.transcript.add("grader", "sock.settimeout(2.5): timeout mode (waits up to 2.5 s)")
-        _expect_description(lab, sock, _truth(sock), hint=MODE_HINT)
+        shared.expect_description(lab, sock, shared.true_description(sock), hint=MODE_HINT)
         sock.setblocking(False)
         lab.transcript.add("grader", "sock.setblocking(False): non-blocking mode (never waits)")
-        _expect_description(lab, sock, _truth(sock), hint=MODE_HINT)
+        shared.expect_description(lab, sock, shared.true_description(sock), hint=MODE_HINT)
 
 
-@check(points=2, hint=PAIR_HINT)
+@check(points=2, hint=shared.PAIR_HINT)
 def test_describes_ipv6_addresses_as_pairs(lab):
     """describe_socket() of a bound IPv6 socket gives its address as a (host, port) pair"""
     with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
         sock.bind(("::1", 0))
         lab.transcript.add("grader", f"bound an IPv6 socket: getsockname() is {sock.getsockname()!r}")
-        _expect_description(lab, sock, _truth(sock), hint=PAIR_HINT)
+        shared.expect_description(lab, sock, shared.true_description(sock), hint=shared.PAIR_HINT)

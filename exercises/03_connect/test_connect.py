@@ -16,24 +16,24 @@ hidden ones: the public checks of a correct solution never wait.
 """
 
 import socket
-import threading
-import time
 
-from graders.api import CallTimedOut, Close, Failure, RecvAll, Send, Stall, check
+from graders.api import (
+    DEADLINE,
+    HANG_DEADLINE,
+    CallTimedOut,
+    Close,
+    Failure,
+    RecvAll,
+    Send,
+    Stall,
+    check,
+    close_sockets,
+    explain_hang,
+    peer_of,
+    serving,
+)
+from graders.api import connect as shared  # what these checks share with the hidden ones
 
-# Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
-DEADLINE = 10.0
-# Why 5 s: for calls that a bug makes hang or spin (a correct one returns in milliseconds):
-# long enough for any machine, short enough that the failure comes soon.
-HANG_DEADLINE = 5.0
-# A made-up name (.test is reserved for testing, RFC 6761) that the worker resolves from a table.
-DUAL = "dual.tcplab.test"
-OTHER = {socket.AF_INET: socket.AF_INET6, socket.AF_INET6: socket.AF_INET}
-LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
-
-CONNECT_HINT = ("Loop over socket.getaddrinfo(host, port, type=socket.SOCK_STREAM): for each (family, type, "
-                "proto, _, address) make socket.socket(family, type, proto), settimeout(timeout), connect(address) "
-                "and return it. (socket.create_connection((host, port), timeout) does exactly this.)")
 IPV6_HINT = ("Take the family from getaddrinfo, never hard-code AF_INET: socket.getaddrinfo('::1', port, "
              "type=socket.SOCK_STREAM) gives an AF_INET6 entry whose address is ('::1', port, 0, 0).")
 EVERY_HINT = ("A name can have several addresses, and the first may refuse while the next one works: when "
@@ -56,39 +56,7 @@ CLOSE_HINT = ("Open the socket with `with connect(host, port, timeout) as sock:`
 
 
 # -- helpers -------------------------------------------------------------------------------------------
-def _until(predicate, timeout: float) -> bool:
-    """Polls `predicate` every millisecond until it holds or `timeout` passes."""
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.001)
-    return True
-
-
-def _serving(lab, *scripts, **options):
-    """lab.server(...), returned once its thread serves: a check that ends at once then ends cleanly."""
-    server = lab.server(*scripts, **options)
-    # The server thread's first act is to set its listener's timeout (graders/checking/peers.py).
-    _until(lambda: server.sock.gettimeout() is not None, DEADLINE)
-    return server
-
-
-def _close(value) -> None:
-    """Closes a socket the student returned (anything else is left alone)."""
-    if isinstance(value, socket.socket):
-        value.close()
-
-
-def _peer_of(sock: socket.socket):
-    try:
-        return sock.getpeername()[:2]
-    except OSError:
-        return None
-
-
-def _connected_socket(lab, result, *, hint: str = CONNECT_HINT) -> socket.socket:
+def _connected_socket(lab, result, *, hint: str = shared.CONNECT_HINT) -> socket.socket:
     """The socket connect() returned; the check closes it (`with`)."""
     value = lab.returned(result, hint=hint)
     if not isinstance(value, socket.socket):
@@ -98,72 +66,35 @@ def _connected_socket(lab, result, *, hint: str = CONNECT_HINT) -> socket.socket
 
 
 def _expect_connected_to(sock: socket.socket, shown: str, family: socket.AddressFamily, address: tuple,
-                         *, hint: str = CONNECT_HINT) -> None:
+                         *, hint: str = shared.CONNECT_HINT) -> None:
     if sock.family != family or sock.type != socket.SOCK_STREAM:
         raise Failure(f"{shown} returned a socket of the wrong family or type",
                       expected=f"{family.name}, SOCK_STREAM",
                       actual=f"{socket.AddressFamily(sock.family).name}, {socket.SocketKind(sock.type).name}",
                       hint=hint)
-    peer = _peer_of(sock)
+    peer = peer_of(sock)
     if peer != tuple(address):
         raise Failure(f"{shown} returned a socket that is not connected to the server",
                       expected=f"connected to {tuple(address)}", actual=f"peer {peer}", hint=hint)
-
-
-def _refusing(family: socket.AddressFamily, port: int) -> socket.socket | None:
-    """A socket bound to (loopback, port) of `family`, not listening: connects there are refused."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.bind((LOOPBACK[family], port))
-    except OSError:
-        sock.close()
-        return None
-    return sock
-
-
-def _listening(lab, family: socket.AddressFamily = socket.AF_INET) -> tuple:
-    """The address of a grader-made listener that never accepts: for connect(), the kernel's
-    handshake is all there is to it (a connection waits in the accept queue until the check ends)."""
-    address = lab.listener(family).getsockname()[:2]
-    lab.transcript.add("grader", "(a listener that nobody accepts on: connect() needs only the kernel's handshake)")
-    return address
-
-
-def _dual(lab, listen: socket.AddressFamily, script=None):
-    """A listener (or, given a script, a reference server) on one loopback; the same port refuses
-    on the other. Returns (address, blocker, hosts); the caller closes the blocker (`with`)."""
-    for _ in range(5):  # the other family's port may be taken by someone else: take another
-        address = _serving(lab, script, family=listen).address if script is not None else _listening(lab, listen)
-        blocker = _refusing(OTHER[listen], address[1])
-        if blocker is not None:
-            first, second = LOOPBACK[OTHER[listen]], LOOPBACK[listen]
-            lab.transcript.add("grader", f"{DUAL} resolves to {first} then {second} (in that order); port "
-                               f"{address[1]} is bound but not listening on {first}: connecting there is refused")
-            return address, blocker, {DUAL: [first, second]}
-    raise RuntimeError("no port was free on both ::1 and 127.0.0.1")
 
 
 def _refused_everywhere(lab):
     """A port bound but not listening on both loopbacks. (port, blocker, hosts); the caller closes the blocker."""
     for _ in range(5):
         _, port = lab.unused_port(socket.AF_INET)
-        blocker = _refusing(socket.AF_INET6, port)
+        blocker = shared.refusing(socket.AF_INET6, port)
         if blocker is not None:
-            lab.transcript.add("grader", f"{DUAL} resolves to ::1 then 127.0.0.1; port {port} is bound but "
+            lab.transcript.add("grader", f"{shared.DUAL} resolves to ::1 then 127.0.0.1; port {port} is bound but "
                                "not listening on either: both connects are refused")
-            return port, blocker, {DUAL: ["::1", "127.0.0.1"]}
+            return port, blocker, {shared.DUAL: ["::1", "127.0.0.1"]}
     raise RuntimeError("no port was free on both ::1 and 127.0.0.1")
 
 
-def _explain_hang(exc: CallTimedOut, what: str, hint: str) -> CallTimedOut:
-    return CallTimedOut(f"{exc.message}: {what}", hint=hint)
-
-
 # -- connect ----------------------------------------------------------------------------------------------
-@check(points=1, hint=CONNECT_HINT)
+@check(points=1, hint=shared.CONNECT_HINT)
 def test_connects_to_a_server(lab):
     """connect("127.0.0.1", port) returns a TCP socket connected to the server"""
-    address = _listening(lab)
+    address = shared.listening(lab)
     result = lab.call("connect", *address, 2.5)
     with _connected_socket(lab, result) as sock:
         _expect_connected_to(sock, result.shown, socket.AF_INET, address)
@@ -172,7 +103,7 @@ def test_connects_to_a_server(lab):
 @check(points=1, hint=TIMEOUT_KEPT_HINT, depends="connects_to_a_server")
 def test_keeps_the_timeout_on_the_socket(lab):
     """the socket connect(host, port, timeout=2.5) returns still has its 2.5 s timeout"""
-    address = _listening(lab)
+    address = shared.listening(lab)
     result = lab.call("connect", *address, 2.5)
     with _connected_socket(lab, result) as sock:
         if sock.gettimeout() != 2.5:
@@ -185,7 +116,7 @@ def test_keeps_the_timeout_on_the_socket(lab):
 @check(points=1, hint=IPV6_HINT)
 def test_connects_to_an_ipv6_address(lab):
     """connect("::1", port) returns an IPv6 socket connected to a server listening on ::1"""
-    address = _listening(lab, socket.AF_INET6)
+    address = shared.listening(lab, socket.AF_INET6)
     result = lab.call("connect", *address, 2.5)
     if result.status == "raised" and result.error is not None and result.error.is_a("gaierror"):
         raise Failure(f"{result.shown} raised {result.error}: an IPv4 (AF_INET) socket cannot connect to an "
@@ -197,16 +128,16 @@ def test_connects_to_an_ipv6_address(lab):
 @check(points=2, hint=EVERY_HINT)
 def test_tries_every_address(lab):
     """connect() to a name whose first address (::1) refuses connects to its second (127.0.0.1)"""
-    address, blocker, hosts = _dual(lab, socket.AF_INET)
+    address, blocker, hosts = shared.dual(lab, socket.AF_INET)
     with blocker:
-        result = lab.call("connect", DUAL, address[1], 2.5, hosts=hosts)
+        result = lab.call("connect", shared.DUAL, address[1], 2.5, hosts=hosts)
     if result.status == "raised" and result.error is not None and result.error.is_a("gaierror"):
-        raise Failure(f"{result.shown} raised {result.error}: in this check {DUAL} is known to "
+        raise Failure(f"{result.shown} raised {result.error}: in this check {shared.DUAL} is known to "
                       "socket.getaddrinfo only (it stands for a name with an IPv6 and an IPv4 address, like "
                       "localhost on many machines)", expected=f"a socket connected to {address}",
                       actual=str(result.error), hint=EVERY_HINT)
     if result.status == "raised":
-        raise Failure(f"{result.shown} raised {result.error}: {DUAL} resolves to ::1 then 127.0.0.1; ::1 "
+        raise Failure(f"{result.shown} raised {result.error}: {shared.DUAL} resolves to ::1 then 127.0.0.1; ::1 "
                       "refused, and the server was listening on 127.0.0.1, the next address",
                       expected=f"a socket connected to {address}", actual=str(result.error), hint=EVERY_HINT)
     with _connected_socket(lab, result, hint=EVERY_HINT) as sock:
@@ -219,7 +150,7 @@ def test_nothing_listening_raises_connection_refused(lab):
     """connect() to a port where nothing listens raises ConnectionRefusedError"""
     _, port = lab.unused_port()
     result = lab.call("connect", "127.0.0.1", port, 2.5)
-    _close(result.value)
+    close_sockets(result.value)
     lab.expect_raises(result, ConnectionRefusedError, hint=REFUSED_HINT)
 
 
@@ -228,8 +159,8 @@ def test_closes_the_sockets_of_failed_attempts(lab):
     """connect() to a name whose two addresses both refuse raises ConnectionRefusedError, leaving no socket open"""
     port, blocker, hosts = _refused_everywhere(lab)
     with blocker:
-        result = lab.call("connect", DUAL, port, 2.5, hosts=hosts)
-    _close(result.value)
+        result = lab.call("connect", shared.DUAL, port, 2.5, hosts=hosts)
+    close_sockets(result.value)
     lab.expect_raises(result, ConnectionRefusedError, hint=REFUSED_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_ATTEMPT_HINT)
 
@@ -241,7 +172,7 @@ def test_fetch_line_reads_a_line_sent_in_pieces(lab):
     line = b"Welcome to tcplab: this line comes in pieces"
     # The deliberate pacing (3 bytes every millisecond) is a slow sender; faults=True makes each
     # recv return at most 7 bytes, so one recv can never hold the whole line.
-    server = _serving(lab, [Send(line + b"\n", piece=3, pause=0.001), RecvAll()])
+    server = serving(lab, [Send(line + b"\n", piece=3, pause=0.001), RecvAll()])
     result = lab.call("fetch_line", *server.address, faults=True)
     lab.expect_equal(result, line, hint=LINE_HINT)
 
@@ -250,27 +181,27 @@ def test_fetch_line_reads_a_line_sent_in_pieces(lab):
 def test_fetch_line_raises_eof_when_the_server_closes_early(lab):
     """fetch_line() raises EOFError when the server closes before a newline (after b"abc", and after nothing)"""
     for script, what in (([Send(b"abc"), Close()], 'sent b"abc" and closed'), ([Close()], "closed at once")):
-        server = _serving(lab, script)
+        server = serving(lab, script)
         try:
             result = lab.call("fetch_line", *server.address, 2.0, deadline=HANG_DEADLINE)
         except CallTimedOut as exc:
-            raise _explain_hang(exc, f"the server {what}, so every recv() returned b'' at once, and your loop "
-                                "went round forever", EOF_HINT) from None
+            raise explain_hang(exc, f"the server {what}, so every recv() returned b'' at once, and your loop "
+                               "went round forever", EOF_HINT) from None
         lab.expect_raises(result, EOFError, hint=EOF_HINT)
 
 
 @check(points=1.5, hint=MAX_LINE_HINT)
 def test_fetch_line_rejects_an_over_long_line(lab):
     """fetch_line(max_line=100) raises ValueError at once when the server sends 1000 bytes without a newline"""
-    server = _serving(lab, [Send(b"x" * 1000), Stall()])
+    server = serving(lab, [Send(b"x" * 1000), Stall()])
     # Why timeout=1.0: a reader that does not count waits for more and raises TimeoutError
     # after 1 s; a correct one raises ValueError as soon as it holds 101 bytes.
     try:
         result = lab.call("fetch_line", *server.address, kwargs={"timeout": 1.0, "max_line": 100},
                           deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the server sent 1000 bytes without a newline and went silent; fetch_line "
-                            "kept waiting for the newline", MAX_LINE_HINT) from None
+        raise explain_hang(exc, "the server sent 1000 bytes without a newline and went silent; fetch_line "
+                           "kept waiting for the newline", MAX_LINE_HINT) from None
     if result.status == "raised" and result.error is not None and result.error.is_a(TimeoutError):
         raise Failure(f"{result.shown} raised {result.error} after {result.elapsed:.1f} s: it held 1000 bytes "
                       "without a newline and waited for more", expected="ValueError as soon as it held 101 bytes",
@@ -281,7 +212,7 @@ def test_fetch_line_rejects_an_over_long_line(lab):
 @check(points=1, hint=CLOSE_HINT)
 def test_fetch_line_closes_its_socket(lab):
     """fetch_line() closes its socket when it returns, and when it raises EOFError or ValueError"""
-    server = _serving(lab, [Send(b"ok\n"), RecvAll()])
+    server = serving(lab, [Send(b"ok\n"), RecvAll()])
     result = lab.call("fetch_line", *server.address)
     lab.returned(result, hint=LINE_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_HINT)
@@ -292,7 +223,7 @@ def test_fetch_line_closes_its_socket(lab):
     cases = (([Send(b"abc"), Close()], {}, 'sent b"abc" and closed'),
              ([Send(b"x" * 1000), Stall()], {"timeout": 1.0, "max_line": 100}, "sent 1000 bytes, no newline"))
     for script, kwargs, when in cases:
-        server = _serving(lab, script)
+        server = serving(lab, script)
         result = lab.call("fetch_line", *server.address, kwargs=kwargs, deadline=HANG_DEADLINE)
         lab.expect_seen(result)
         if result.leaked:

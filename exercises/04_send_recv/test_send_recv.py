@@ -11,24 +11,30 @@ How these checks make loopback behave like a real network:
   the server's EOF, as real echo peers do, so a missing shutdown or close shows as a wait.
 """
 
-import socket
-import threading
-import time
+from graders.api import (
+    DEADLINE,
+    HANG_DEADLINE,
+    CallTimedOut,
+    Close,
+    Failure,
+    RecvAll,
+    Send,
+    ShutWr,
+    check,
+    dribble,
+    explain_hang,
+    half_close,
+    serving,
+    show_bytes,
+    unread_bytes,
+    wait_until,
+)
+from graders.api import send_recv as shared  # what these checks share with the hidden ones
 
-from graders.api import CallTimedOut, Close, Failure, RecvAll, Send, ShutWr, check, dribble
-from graders.checking.peers import unread_bytes
-from graders.checking.transcript import describe_difference, show_bytes
-
-# Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
-DEADLINE = 10.0
-# Why 5 s: for calls that a bug makes hang or spin (a correct one returns in milliseconds).
-HANG_DEADLINE = 5.0
 # Why 3 s: a server that closes a finished client does it microseconds after the last echo;
 # only a server that does not close it at all keeps the client waiting this long.
 EOF_PATIENCE = 3.0
 
-SEND_HINT = ("send() returns how many bytes the kernel took, which may be fewer than you gave it: loop "
-             "`while view: sent = sock.send(view); view = view[sent:]` (view = memoryview(data)).")
 SENDALL_HINT = ("This exercise is the loop that sendall() hides: write it over sock.send(). (sendall() is "
                 "switched off on the grader's socket; use it freely in real code.)")
 EXACT_HINT = ("recv(n) returns between 1 and n bytes: loop, asking each time only for what is still missing "
@@ -47,57 +53,11 @@ CLIENT_HINT = ("echo_client: `with socket.create_connection((host, port), timeou
                "sock.shutdown(socket.SHUT_WR), and recv_all. The `with` closes the socket on every path.")
 SERVER_HINT = ("For each client: conn, _ = listener.accept(); then loop: data = conn.recv(CHUNK_SIZE); if not data: "
                "break; send all of data back. Echo each piece as it comes: one recv() is not the whole message.")
-SERVER_CLOSE_HINT = ("Close each client's connection once its EOF came (`with conn:` around the loop): the "
-                     "client waits for YOUR EOF, and gets it only when you close.")
 LISTENER_HINT = ("The listener belongs to echo_server's caller, who may serve more clients on it: close each "
                  "client's connection, never the listener (no `with listener:`).")
 
 
 # -- helpers -------------------------------------------------------------------------------------------
-def _until(predicate, timeout: float) -> bool:
-    """Polls `predicate` every millisecond until it holds or `timeout` passes."""
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.001)
-    return True
-
-
-def _serving(lab, *scripts, **options):
-    """lab.server(...), returned once its thread serves: a check that ends at once then ends cleanly."""
-    server = lab.server(*scripts, **options)
-    # The server thread's first act is to set its listener's timeout (graders/checking/peers.py).
-    _until(lambda: server.sock.gettimeout() is not None, DEADLINE)
-    return server
-
-
-def _read_from_our_copy(sock: socket.socket, n: int, timeout: float) -> bytes:
-    """Up to n bytes read through the grader's copy of the student's socket, waiting at most `timeout`."""
-    got = bytearray()
-    sock.settimeout(timeout)
-    try:
-        while len(got) < n:
-            chunk = sock.recv(n - len(got))
-            if not chunk:
-                break
-            got += chunk
-    except OSError:
-        pass
-    return bytes(got)
-
-
-def _expect_bytes(what: str, expected: bytes, actual: bytes, *, hint: str) -> None:
-    if actual != expected:
-        raise Failure(f"{what}: {len(actual)} of {len(expected)} bytes", expected=show_bytes(expected),
-                      actual=show_bytes(actual) + "\n" + describe_difference(expected, actual), hint=hint)
-
-
-def _explain_hang(exc: CallTimedOut, what: str, hint: str) -> CallTimedOut:
-    return CallTimedOut(f"{exc.message}: {what}", hint=hint)
-
-
 def _sent_by_send_all(lab, data: bytes, **options) -> tuple:
     """send_all(sock, data) on a live connection whose peer reads everything; (result, what the peer got)."""
     peer, sock = lab.connection([RecvAll(limit=len(data))])
@@ -105,12 +65,9 @@ def _sent_by_send_all(lab, data: bytes, **options) -> tuple:
     if result.status == "raised" and result.error is not None and "sendall() is switched off" in result.error.message:
         raise Failure(f"{result.shown} called sock.sendall(), which is switched off in this exercise",
                       expected="a loop over sock.send()", actual=str(result.error), hint=SENDALL_HINT)
-    lab.returned(result, hint=SEND_HINT)
+    lab.returned(result, hint=shared.SEND_HINT)
     # What was sent is on its way; our FIN behind it ends the peer's reading even if bytes are missing.
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass  # the student's code shut the socket down already: the peer has its EOF
+    half_close(sock)
     peer.wait(DEADLINE)
     return result, bytes(peer.received)
 
@@ -121,18 +78,19 @@ def test_send_all_sends_with_send(lab):
     """send_all(sock, data) delivers data by calling send() (sendall() is switched off)"""
     data = b"hello over TCP, sent with a loop of my own\n"
     result, received = _sent_by_send_all(lab, data)
-    _expect_bytes("the peer did not receive all the data", data, received, hint=SEND_HINT)
+    shared.expect_bytes("the peer did not receive all the data", data, received, hint=shared.SEND_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
 
 
-@check(points=2, hint=SEND_HINT)
+@check(points=2, hint=shared.SEND_HINT)
 def test_send_all_survives_short_sends(lab):
     """send_all(sock, 2000 bytes) delivers every byte when each send() takes only a few"""
     data = bytes(range(250)) * 8
     # faults=True: every send() in the student's code passes the kernel at most 7 bytes and
     # returns that count, as a busy network does.
     result, received = _sent_by_send_all(lab, data, faults=True)
-    _expect_bytes("send_all returned, but the peer did not receive everything", data, received, hint=SEND_HINT)
+    shared.expect_bytes("send_all returned, but the peer did not receive everything", data, received,
+                        hint=shared.SEND_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
 
 
@@ -153,12 +111,12 @@ def test_recv_exactly_leaves_the_next_message(lab):
     peer, sock = lab.connection([Send(head + rest)])
     peer.wait(DEADLINE)
     # Both messages sit in the student's receive queue before the call (one segment on loopback).
-    _until(lambda: unread_bytes(sock) >= len(head + rest), 1.0)
+    wait_until(lambda: unread_bytes(sock) >= len(head + rest), 1.0)
     result = lab.call("recv_exactly", sock, 4)
     lab.expect_equal(result, head, hint=EXACT_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
     # Why 2 s: the bytes are either still queued (read at once) or gone for good.
-    left = _read_from_our_copy(sock, len(rest), 2.0)
+    left = shared.read_from_our_copy(sock, len(rest), 2.0)
     lab.transcript.add("grader", f"read what recv_exactly left in the socket: {len(left)} bytes", left)
     if left != rest:
         raise Failure(f"recv_exactly(sock, 4) read past the 4 bytes it was asked for: {len(rest) - len(left)} "
@@ -174,8 +132,8 @@ def test_recv_exactly_raises_eof(lab):
     try:
         result = lab.call("recv_exactly", sock, 10, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the peer sent 3 bytes and closed, so every recv() after them returned b'' at "
-                            "once, and your loop went round forever", EOF_HINT) from None
+        raise explain_hang(exc, "the peer sent 3 bytes and closed, so every recv() after them returned b'' at "
+                           "once, and your loop went round forever", EOF_HINT) from None
     lab.expect_raises(result, EOFError, hint=EOF_HINT if result.status == "raised" else EXACT_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
 
@@ -191,7 +149,7 @@ def test_recv_all_reads_until_eof(lab):
     got = lab.returned(result, hint=ALL_HINT)
     if not isinstance(got, (bytes, bytearray)):
         raise Failure(f"{result.shown} did not return bytes", actual=repr(got), hint=ALL_HINT)
-    _expect_bytes(f"{result.shown} returned only part of the data", data, bytes(got), hint=ALL_HINT)
+    shared.expect_bytes(f"{result.shown} returned only part of the data", data, bytes(got), hint=ALL_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
 
 
@@ -202,11 +160,11 @@ def test_echo_client_half_closes_and_reads_the_echo(lab):
     payload = bytes(range(256)) * 12
     # The reference server answers after the client's EOF, as an echo server that reads
     # everything first would: without shutdown(SHUT_WR) both sides wait for each other.
-    server = _serving(lab, [RecvAll(), Send(payload), Close()])
+    server = serving(lab, [RecvAll(), Send(payload), Close()])
     try:
         result = lab.call("echo_client", *server.address, payload, 1.0, faults=True, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the server was waiting for your EOF, and you for its", HALF_CLOSE_HINT) from None
+        raise explain_hang(exc, "the server was waiting for your EOF, and you for its", HALF_CLOSE_HINT) from None
     if result.status == "raised" and result.error is not None and result.error.is_a(TimeoutError):
         raise Failure(f"{result.shown} raised {result.error} after {result.elapsed:.1f} s: this server echoes only "
                       "once it has your EOF, and it never got it before you gave up, so each side waited for the "
@@ -216,10 +174,11 @@ def test_echo_client_half_closes_and_reads_the_echo(lab):
     got = lab.returned(result, hint=CLIENT_HINT)
     if peer is not None:
         peer.wait(DEADLINE)
-        _expect_bytes("the server did not receive the whole payload", payload, bytes(peer.received), hint=SEND_HINT)
+        shared.expect_bytes("the server did not receive the whole payload", payload, bytes(peer.received),
+                            hint=shared.SEND_HINT)
     if not isinstance(got, (bytes, bytearray)):
         raise Failure(f"{result.shown} did not return bytes", actual=repr(got), hint=CLIENT_HINT)
-    _expect_bytes(f"{result.shown} did not return the whole echo", payload, bytes(got), hint=ALL_HINT)
+    shared.expect_bytes(f"{result.shown} did not return the whole echo", payload, bytes(got), hint=ALL_HINT)
     lab.expect_no_leaks(result, hint=CLIENT_HINT)
 
 
@@ -235,7 +194,7 @@ def test_echo_server_serves_clients_in_turn(lab):
     first = lab.client(address, [Send(first_data, piece=20, pause=0.001), ShutWr(), RecvAll()], name="client 1")
     # Client 2 comes only once client 1 has its EOF: a server that keeps client 1's connection
     # open while it waits in accept() for client 2 never gives it.
-    _until(lambda: first.finished.is_set() or pending.done(), EOF_PATIENCE)
+    wait_until(lambda: first.finished.is_set() or pending.done(), EOF_PATIENCE)
     if pending.done():  # before client 2 even came: a stub, a crash, or a server that ignores `clients`
         lab.returned(pending.wait(), hint=SERVER_HINT)
         raise Failure("echo_server(listener, 2) returned after its first client", expected="2 clients served, "
@@ -246,21 +205,23 @@ def test_echo_server_serves_clients_in_turn(lab):
     try:
         result = pending.wait()
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "echo_server did not return after serving its 2 clients", SERVER_HINT) from None
+        raise explain_hang(exc, "echo_server did not return after serving its 2 clients", SERVER_HINT) from None
     lab.returned(result, hint=SERVER_HINT)
     # The server has returned: both clients have their EOF by now, or are about to.
     first.wait(DEADLINE)
     second.wait(DEADLINE)
     reset = " (and the server reset its connection: it closed with bytes still unread)" if first.saw_reset else ""
-    _expect_bytes("client 1 did not get its bytes back" + reset, first_data, bytes(first.received), hint=SERVER_HINT)
+    shared.expect_bytes("client 1 did not get its bytes back" + reset, first_data, bytes(first.received),
+                        hint=SERVER_HINT)
     if not closed:
         raise Failure("client 1 got its echo but no EOF: the server kept its connection open while waiting in "
                       "accept() for the next client", expected="client 1 sees EOF after its echo",
-                      actual=f"no EOF within {EOF_PATIENCE:g} s", hint=SERVER_CLOSE_HINT)
-    _expect_bytes("client 2 did not get its bytes back", second_data, bytes(second.received), hint=SERVER_HINT)
+                      actual=f"no EOF within {EOF_PATIENCE:g} s", hint=shared.SERVER_CLOSE_HINT)
+    shared.expect_bytes("client 2 did not get its bytes back", second_data, bytes(second.received), hint=SERVER_HINT)
     if not second.saw_eof:
-        raise Failure("client 2 was not closed after its echo", expected="EOF after the echo", hint=SERVER_CLOSE_HINT)
-    lab.expect_no_leaks(result, hint=SERVER_CLOSE_HINT)
+        raise Failure("client 2 was not closed after its echo", expected="EOF after the echo",
+                      hint=shared.SERVER_CLOSE_HINT)
+    lab.expect_no_leaks(result, hint=shared.SERVER_CLOSE_HINT)
 
 
 @check(points=1, hint=LISTENER_HINT)

@@ -6,33 +6,21 @@ never sends its newline, and `send` calls that accept only a few bytes.
 """
 
 import socket
-import time
 
 from graders.api import (
+    MAX_FRAME,
     Close,
     Failure,
     RecvAll,
     Send,
     check,
-    describe_difference,
     dribble,
     encode_frame,
     show_bytes,
+    unread_bytes,
+    wait_until,
 )
-from graders.checking.peers import unread_bytes
-from graders.checking.protocols import MAX_FRAME
-
-# Why 0.5 s: used only where every byte a correct solution needs is already in the kernel
-# (the peer's sends have returned) before the call, so a correct solution never waits;
-# only code that believes a hostile length (or a line without end) blocks, and then it
-# ends with TimeoutError after half a second instead of hanging until the deadline.
-NO_WAIT_TIMEOUT = 0.5
-# Why 5 s: where a correct solution does wait for the peer (dribbled bytes), this only
-# bounds a buggy one that waits for bytes that will never come.
-PEER_TIMEOUT = 5.0
-# Why 32 MiB: a correct recv_frame allocates nothing before it checks the length; code
-# that believes the 128 MiB announced below grows by about 128 MiB.
-ALLOCATION_LIMIT_KB = 32 * 1024
+from graders.api import framing as shared  # what these checks share with the hidden ones
 
 FRAME_HINT = ("A frame is 4 bytes of length, unsigned and big-endian (struct.pack('!I', n) or "
               "n.to_bytes(4, 'big')), then exactly n bytes of payload.")
@@ -51,17 +39,10 @@ LINES_HINT = ("Keep one buffer for the whole connection: append each recv to it,
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _arrived(sock: socket.socket, n: int, patience: float = 5.0) -> None:
-    """Waits (polling, with a deadline) until `n` bytes wait unread in the student's socket."""
-    deadline = time.monotonic() + patience
-    while unread_bytes(sock) < n and time.monotonic() < deadline:
-        time.sleep(0.001)
-
-
 def _unread(sock: socket.socket) -> bytes:
     """The bytes still waiting in the student's socket, read through the grader's own copy."""
     want = unread_bytes(sock)
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     got = bytearray()
     while len(got) < want:
         chunk = sock.recv(want - len(got))
@@ -74,75 +55,13 @@ def _unread(sock: socket.socket) -> bytes:
 def _frames(lab, sock, expected, *, hint, what="frame"):
     """Calls recv_frame once per expected payload, in order, and compares each."""
     for index, payload in enumerate(expected, 1):
-        result = lab.call("recv_frame", sock)
-        value = lab.returned(result, hint=hint)
-        if value != payload:
-            got = "None" if value is None else show_bytes(value) if isinstance(value, bytes) else repr(value)
-            diff = ""
-            if isinstance(value, bytes) and isinstance(payload, bytes) and max(len(value), len(payload)) > 48:
-                diff = "\n" + describe_difference(payload, value)
-            raise Failure(f"call {index} of recv_frame returned the wrong {what}",
-                          expected=show_bytes(payload) if payload is not None else "None",
-                          actual=got + diff, hint=hint)
-
-
-def _show_lines(lines) -> str:
-    """A list of yielded lines for a message, long lines summarised."""
-    if not isinstance(lines, list):
-        return repr(lines)
-    shown = []
-    for line in lines:
-        text = repr(line)
-        if len(text) > 60:
-            text = text[:40] + "…" + (f" ({len(line)} characters)" if isinstance(line, str) else "")
-        shown.append(text)
-    if len(shown) > 8:
-        shown = shown[:6] + [f"… {len(shown) - 6} more"]
-    return "[" + ", ".join(shown) + "]"
-
-
-def _first_difference(expected: list, got) -> str:
-    if not isinstance(got, list):
-        return ""
-    for index, (want, have) in enumerate(zip(expected, got, strict=False)):
-        if want != have:
-            return f"\nfirst difference: line {index + 1} is {_show_lines([have])[1:-1]}, not {want!r}"
-    return f"\n{len(got)} lines instead of {len(expected)}" if len(got) != len(expected) else ""
-
-
-def _expect_received(expected: bytes, got: bytes, who: str) -> None:
-    """What a peer received must be exactly the frame: all of it, and the right bytes."""
-    if got == expected:
-        return
-    hint = None
-    if len(got) < len(expected) and expected.startswith(got):
-        message = f"{who} received only {len(got)} of the {len(expected)} bytes of the frame"
-    elif got[:4] != expected[:4]:
-        message = (f"{who} received a wrong header: {got[:4].hex(' ') or 'nothing'} instead of "
-                   f"{expected[:4].hex(' ')} (the length {len(expected) - 4}, 4 bytes, big-endian)")
-        hint = FRAME_HINT
-    else:
-        message = f"{who} received the wrong bytes: {describe_difference(expected, got).splitlines()[0]}"
-    raise Failure(message, expected=show_bytes(expected),
-                  actual=show_bytes(got) + "\n" + describe_difference(expected, got), hint=hint)
+        shared.expect_frame(lab, sock, payload, message=f"call {index} of recv_frame returned the wrong {what}",
+                            hint=hint)
 
 
 def _expect_lines(lab, result, expected, *, hint=None, given=""):
     """The lines of a consumed read_lines call must be `expected`, with no exception part-way."""
-    items = lab.returned(result, hint=hint)
-    error = result.error_after_items
-    if error is not None or items != expected:
-        raise Failure(f"read_lines{given} yielded the wrong lines",
-                      expected=_show_lines(expected), actual=_show_lines(items)
-                      + (f", then raised {error}" if error else _first_difference(expected, items)),
-                      hint=hint)
-
-
-def _lines_then_error(result):
-    """(lines yielded, the exception that ended them or None), whichever way it was raised."""
-    if result.status == "raised":
-        return [], result.error
-    return result.value, result.error_after_items
+    shared.expect_lines(lab, result, expected, message=f"read_lines{given} yielded the wrong lines", hint=hint)
 
 
 # -- encode_frame and send_frame ----------------------------------------------------------
@@ -171,8 +90,8 @@ def test_send_frame_sends_whole_frame_under_short_sends(lab):
     lab.returned(result)
     lab.expect_args_open(result)
     sock.shutdown(socket.SHUT_WR)  # our copy of the student's socket: the peer now sees EOF
-    peer.wait(PEER_TIMEOUT)
-    _expect_received(encode_frame(payload), bytes(peer.received), "the peer")
+    peer.wait(shared.PEER_TIMEOUT)
+    shared.expect_received_frame(encode_frame(payload), bytes(peer.received), "the peer", header_hint=FRAME_HINT)
 
 
 # -- recv_frame: boundaries -------------------------------------------------------------------
@@ -181,7 +100,7 @@ def test_recv_frame_reads_reference_frame(lab):
     """recv_frame reads a frame sent by a correct peer (a 300-byte payload)"""
     payload = bytes(range(256)) + b"-" * 44  # 300 bytes: header 00 00 01 2c
     _, sock = lab.connection([Send(encode_frame(payload)), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _frames(lab, sock, [payload], hint=FRAME_HINT + " Header 00 00 01 2c announces 300 bytes.")
 
 
@@ -190,7 +109,7 @@ def test_recv_frame_separates_glued_frames(lab):
     """recv_frame returns three frames that arrive glued together in one segment, one per call"""
     payloads = [b"first frame", b"\x00\x01second\xff", b"the third and last frame"]
     _, sock = lab.connection([Send(b"".join(encode_frame(p) for p in payloads)), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _frames(lab, sock, payloads, hint=NEXT_FRAME_HINT)
 
 
@@ -199,8 +118,8 @@ def test_recv_frame_leaves_next_frame_in_socket(lab):
     """recv_frame never takes a byte of the next frame out of the socket"""
     first, second = encode_frame(b"take me"), encode_frame(b"but leave me in the socket")
     _, sock = lab.connection([Send(first + second)])
-    _arrived(sock, len(first + second))
-    sock.settimeout(NO_WAIT_TIMEOUT)
+    wait_until(lambda: unread_bytes(sock) >= len(first + second), 5.0)
+    sock.settimeout(shared.NO_WAIT_TIMEOUT)
     _frames(lab, sock, [b"take me"], hint=NEXT_FRAME_HINT)
     left = _unread(sock)
     if left != second:
@@ -214,7 +133,7 @@ def test_recv_frame_collects_dribbled_frame(lab):
     """recv_frame collects a frame whose header and payload arrive one byte at a time"""
     payload = b"dribbled, one byte per segment"
     _, sock = lab.connection([dribble(encode_frame(payload)), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _frames(lab, sock, [payload], hint=LOOP_HINT)
 
 
@@ -223,7 +142,7 @@ def test_recv_frame_collects_dribbled_frame(lab):
 def test_recv_frame_returns_empty_payload(lab):
     """recv_frame returns b"" for a zero-length frame, and the next frame after it"""
     _, sock = lab.connection([Send(encode_frame(b"") + encode_frame(b"after the empty one")), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _frames(lab, sock, [b"", b"after the empty one"],
             hint="A zero-length frame is not EOF: return b'' for it, and None only when recv() gives b'' "
             "before any header byte.")
@@ -234,10 +153,10 @@ def test_recv_frame_returns_empty_payload(lab):
 def test_recv_frame_returns_none_at_clean_eof(lab):
     """recv_frame returns None when the peer closes between frames"""
     _, sock = lab.connection([Send(encode_frame(b"last frame")), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _frames(lab, sock, [b"last frame", None], hint=EOF_HINT)
     _, sock = lab.connection([Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _frames(lab, sock, [None], hint=EOF_HINT + " (Here the peer closed before sending any frame.)")
 
 
@@ -245,7 +164,7 @@ def test_recv_frame_returns_none_at_clean_eof(lab):
 def test_recv_frame_raises_eoferror_in_header(lab):
     """recv_frame raises EOFError when the peer closes after 2 of the 4 header bytes"""
     _, sock = lab.connection([Send(b"\x00\x00"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     lab.expect_raises(lab.call("recv_frame", sock), EOFError, hint=EOF_HINT)
 
 
@@ -253,7 +172,7 @@ def test_recv_frame_raises_eoferror_in_header(lab):
 def test_recv_frame_raises_eoferror_in_payload(lab):
     """recv_frame raises EOFError when the peer closes after 3 of 10 announced payload bytes"""
     _, sock = lab.connection([Send(encode_frame(b"0123456789")[:7]), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     lab.expect_raises(lab.call("recv_frame", sock), EOFError, hint=EOF_HINT)
 
 
@@ -261,7 +180,7 @@ def test_recv_frame_raises_eoferror_in_payload(lab):
 def _expect_prompt_refusal(lab, result, announced):
     if result.status == "raised" and result.error.is_a(TimeoutError):
         raise Failure(f"recv_frame believed a header announcing {announced} bytes: it waited for the "
-                      f"payload (the peer stays silent) until the socket's {NO_WAIT_TIMEOUT:g} s timeout, "
+                      f"payload (the peer stays silent) until the socket's {shared.NO_WAIT_TIMEOUT:g} s timeout, "
                       "instead of raising ValueError at once", hint=MAX_HINT)
     lab.expect_raises(result, ValueError, hint=MAX_HINT)
 
@@ -270,8 +189,8 @@ def _expect_prompt_refusal(lab, result, announced):
 def test_recv_frame_refuses_length_above_max_frame(lab):
     """recv_frame raises ValueError at once for a header announcing MAX_FRAME + 1 bytes"""
     peer, sock = lab.connection([Send((MAX_FRAME + 1).to_bytes(4, "big"))])  # then silence, left open
-    peer.wait(PEER_TIMEOUT)
-    sock.settimeout(NO_WAIT_TIMEOUT)
+    peer.wait(shared.PEER_TIMEOUT)
+    sock.settimeout(shared.NO_WAIT_TIMEOUT)
     _expect_prompt_refusal(lab, lab.call("recv_frame", sock), "MAX_FRAME + 1")
 
 
@@ -282,7 +201,7 @@ def test_recv_frame_accepts_exactly_max_frame(lab):
     # The peer announces MAX_FRAME, sends a little of it and closes: a correct recv_frame
     # starts reading the payload and meets EOF (EOFError); a refusal shows as ValueError.
     _, sock = lab.connection([Send(MAX_FRAME.to_bytes(4, "big") + b"x" * 1000), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     result = lab.call("recv_frame", sock)
     if result.status == "raised" and result.error.is_a(ValueError):
         raise Failure(f"recv_frame refused a header announcing exactly MAX_FRAME ({MAX_FRAME}) bytes: "
@@ -297,12 +216,12 @@ def test_recv_frame_does_not_allocate_announced_length(lab):
     """recv_frame refuses a header announcing 128 MiB without allocating it"""
     announced = 8 * MAX_FRAME
     peer, sock = lab.connection([Send(announced.to_bytes(4, "big"))])  # then silence, left open
-    peer.wait(PEER_TIMEOUT)
-    sock.settimeout(NO_WAIT_TIMEOUT)
+    peer.wait(shared.PEER_TIMEOUT)
+    sock.settimeout(shared.NO_WAIT_TIMEOUT)
     result = lab.call("recv_frame", sock, fresh=True)  # a new worker: a clean memory baseline
     lab.expect_seen(result)
     grew = result.rss_growth_kb
-    if grew > ALLOCATION_LIMIT_KB:
+    if grew > shared.ALLOCATION_LIMIT_KB:
         raise Failure(f"recv_frame's memory grew by {grew // 1024} MiB for a header announcing 128 MiB: it "
                       "allocated what an untrusted peer announced",
                       expected="ValueError before any allocation",
@@ -316,7 +235,7 @@ def test_recv_frame_does_not_allocate_announced_length(lab):
 def test_read_lines_yields_glued_lines(lab):
     """read_lines yields each line, without its newline, when several arrive in one segment"""
     _, sock = lab.connection([Send(b"alpha\nbeta gamma\ndelta\n"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, consume=True), ["alpha", "beta gamma", "delta"],
                   hint=LINES_HINT)
 
@@ -325,7 +244,7 @@ def test_read_lines_yields_glued_lines(lab):
 def test_read_lines_joins_dribbled_line(lab):
     """read_lines joins lines that arrive one byte at a time"""
     _, sock = lab.connection([dribble(b"hello\nworld\n"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, consume=True), ["hello", "world"],
                   given=" (bytes dribbled one at a time)")
 
@@ -335,7 +254,7 @@ def test_read_lines_joins_dribbled_line(lab):
 def test_read_lines_decodes_split_characters(lab):
     """read_lines decodes UTF-8 characters split across reads ("café €")"""
     _, sock = lab.connection([dribble("café €5\n".encode()), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, consume=True), ["café €5"],
                   given=" (bytes dribbled one at a time)")
 
@@ -345,11 +264,11 @@ def test_read_lines_decodes_split_characters(lab):
 def test_read_lines_keeps_unterminated_last_line(lab):
     """read_lines yields a last line that ends at EOF without a newline"""
     _, sock = lab.connection([Send(b"one\ntwo"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, consume=True), ["one", "two"],
                   given=" given b'one\\ntwo' then EOF")
     _, sock = lab.connection([Send(b"three\n"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, consume=True), ["three"],
                   given=" given b'three\\n' then EOF (no empty line after it)")
 
@@ -362,24 +281,24 @@ LONG_HINT = ("Bound the buffer: raise ValueError when a line is longer than max_
 def test_read_lines_refuses_over_long_lines(lab):
     """read_lines raises ValueError for a line longer than max_line, even while its newline never comes"""
     _, sock = lab.connection([Send(b"short\n" + b"x" * 2000 + b"\nnever read\n"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
-    lines, error = _lines_then_error(lab.call("read_lines", sock, kwargs={"max_line": 1000}, consume=True))
+    sock.settimeout(shared.PEER_TIMEOUT)
+    lines, error = shared.lines_then_error(lab.call("read_lines", sock, kwargs={"max_line": 1000}, consume=True))
     if error is None or not error.is_a(ValueError) or lines != ["short"]:
         raise Failure("read_lines(sock, max_line=1000) given b'short\\n', a 2000-byte line and EOF",
                       expected="'short' yielded, then ValueError",
-                      actual=f"yielded {_show_lines(lines)}" + (f", then raised {error}" if error else ", no error"))
+                      actual=f"yielded {shared.show_lines(lines)}" + (f", then raised {error}" if error else ", no error"))
     # The peer sends 100 000 bytes without a newline (more than the default max_line of
     # 65536) and keeps the connection open: only a bounded buffer notices.
     peer, sock = lab.connection([Send(b"y" * 100_000)])
-    peer.wait(PEER_TIMEOUT)
-    sock.settimeout(NO_WAIT_TIMEOUT)
-    lines, error = _lines_then_error(lab.call("read_lines", sock, consume=True))
+    peer.wait(shared.PEER_TIMEOUT)
+    sock.settimeout(shared.NO_WAIT_TIMEOUT)
+    lines, error = shared.lines_then_error(lab.call("read_lines", sock, consume=True))
     if error is not None and error.is_a(TimeoutError):
         raise Failure("read_lines(sock) kept buffering 100 000 bytes without a newline, waiting for more, "
-                      f"until the socket's {NO_WAIT_TIMEOUT:g} s timeout: it never compared the unfinished "
+                      f"until the socket's {shared.NO_WAIT_TIMEOUT:g} s timeout: it never compared the unfinished "
                       "line with max_line (65536)", expected="ValueError as soon as the buffer passed 65536 bytes",
                       actual=str(error))
     if error is None or not error.is_a(ValueError):
         raise Failure("read_lines(sock) given 100 000 bytes without a newline (the connection stays open)",
-                      expected="ValueError", actual=f"yielded {_show_lines(lines)}"
+                      expected="ValueError", actual=f"yielded {shared.show_lines(lines)}"
                       + (f", then raised {error}" if error else ""))

@@ -15,14 +15,13 @@ How these checks stay honest:
 
 import hashlib
 import os
-import random
 import socket
 import threading
 import time
-from functools import cache
 from pathlib import Path
 
 from graders.api import (
+    DEADLINE,
     CallTimedOut,
     Close,
     Failure,
@@ -32,18 +31,16 @@ from graders.api import (
     Send,
     ShutWr,
     check,
+    connected_pair,
     describe_difference,
     dribble,
+    encode_file_header,
+    file_message,
+    unread_bytes,
+    wait_until,
 )
-from graders.checking.peers import connected_pair, unread_bytes
-from graders.checking.protocols import encode_file_header, file_message
+from graders.api import file_transfer as shared  # what these checks share with the hidden ones
 
-# Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
-DEADLINE = 10.0
-# Why 5 s: the deadline of a receive_file call that a correct solution ends in milliseconds
-# and a wrong one never ends (it waits for bytes that are not coming): five seconds tell the
-# two apart as well as ten, and a student with the bug waits less.
-SHORT_DEADLINE = 5.0
 # Content with every byte value, NUL and newlines included, plus a CRLF: text-mode mistakes
 # (decoding, stripping, newline translation) all change it.
 BINARY = bytes(range(256)) * 12 + b"\r\n\0\n"
@@ -56,14 +53,6 @@ SPEED_MIB = 8
 # The time the student gets for SPEED_MIB: SPEED_FACTOR × the reference's, never under SPEED_FLOOR.
 SPEED_FACTOR = 10
 SPEED_FLOOR = 3.0
-# The memory check: 128 MiB through the worker, whose peak RSS may grow by at most 32 MiB.
-BIG_MIB = 128
-MEMORY_LIMIT_KB = 32 * 1024
-BLOCK = 1 << 20
-# Why 30 s: 128 MiB takes a correct solution well under a second (a few on a loaded machine);
-# this bounds a hang, below the check's own 90 s backstop.
-BIG_DEADLINE = 30.0
-BIG_BACKSTOP = 90.0
 
 GLUED_HINT = ("TCP has no message boundaries: the header and the start of the content may come in one recv(). "
               "Read each header field with a loop that asks only for the bytes still missing (recv_exactly), "
@@ -102,138 +91,6 @@ MEMORY_HINT = ("Stream: hash and write each chunk as it arrives (hasher.update(c
                "collect the chunks in a list or a bytes object. Memory must stay flat whatever the file size.")
 
 
-# -- helpers: bytes, disk, waiting ------------------------------------------------------------------------------
-def _until(predicate, timeout: float = DEADLINE) -> bool:
-    """Polls `predicate` every few ms until it holds or `timeout` passes (never a fixed sleep)."""
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.002)
-    return True
-
-
-def _tree(roots: dict[str, Path], skip: Path | None = None) -> dict[str, str]:
-    """Every file and directory under each root (dotfiles too), named "<label>/<relative path>",
-    with a short fingerprint of each. `skip` (a directory inside a root, listed under its own
-    label) is left out of the walk."""
-    out: dict[str, str] = {}
-    for label, root in roots.items():
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if Path(dirpath) / d != skip]
-            for name in dirnames + filenames:
-                path = Path(dirpath) / name
-                shown = f"{label}/{path.relative_to(root)}"
-                st = path.lstat()
-                if path.is_symlink():
-                    out[shown] = f"a symlink to {os.readlink(path)}"
-                elif path.is_dir():
-                    out[shown] = "a directory"
-                else:
-                    out[shown] = f"{st.st_size} bytes, sha256 {_fingerprint(path, st.st_size)}"
-    return out
-
-
-def _fingerprint(path: Path, size: int) -> str:
-    if size > BLOCK:
-        return "(not computed for a big file)"
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:12] + "…"
-    except OSError as exc:  # a file the student made unreadable: still a change worth showing
-        return f"(unreadable: {exc.strerror})"
-
-
-def _changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    changes = [f"new: {p} ({after[p]})" + (" — a leftover temporary file?" if Path(p).name.startswith(".") else "")
-               for p in sorted(after.keys() - before.keys())]
-    changes += [f"gone: {p} (was {before[p]})" for p in sorted(before.keys() - after.keys())]
-    changes += [f"changed: {p} (was {before[p]}; now {after[p]})"
-                for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
-    return changes
-
-
-def _expect_untouched(before: dict[str, str], after: dict[str, str], what: str, *, hint: str) -> None:
-    changes = _changes(before, after)
-    if changes:
-        raise Failure(f"{what}, but the disk changed:\n  " + "\n  ".join(changes),
-                      expected="no file created, changed or removed anywhere", actual=f"{len(changes)} change(s)",
-                      hint=hint)
-
-
-def _answer(lab, peer, student: socket.socket) -> list[bytes]:
-    """The lines the peer received. Half-closes the grader's copy first: an answer not yet sent never comes."""
-    try:
-        student.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    peer.wait(DEADLINE)
-    return list(peer.lines)
-
-
-def _call_receive(lab, student: socket.socket, dest, *, what: str, hint: str, **options):
-    """receive_file(student, dest); a hang becomes a Failure that says what had arrived."""
-    try:
-        return lab.call("receive_file", student, dest, deadline=SHORT_DEADLINE, **options)
-    except CallTimedOut as exc:
-        raise CallTimedOut(f"{exc.message}, although {what} had arrived: it is waiting for bytes that will never "
-                           "come (bytes it read too far and lost, or an EOF the sender never sends — the sender "
-                           "waits for your answer with the connection open)", hint=hint) from None
-
-
-def _expect_saved(lab, result, peer, student: socket.socket, dest: Path, name: str, content: bytes,
-                  before: dict[str, str], *, hint: str) -> None:
-    """receive_file returned dest/name, saved `content` there, answered OK, created nothing else."""
-    value = lab.returned(result, hint=hint)
-    lab.expect_args_open(result)
-    lines = _answer(lab, peer, student)
-    final = dest / name
-    if not isinstance(value, (str, os.PathLike)) or Path(value) != final:
-        raise Failure(f"{result.shown} returned the wrong value", expected=repr(final), actual=repr(value),
-                      hint="Return the final path: Path(dest_dir) / name.")
-    if not final.is_file():
-        raise Failure(f"{result.shown} returned {final} but there is no such file",
-                      actual=", ".join(sorted(os.listdir(dest))) or "dest_dir is empty", hint=hint)
-    saved = final.read_bytes()
-    if saved != content:
-        raise Failure(f"the file saved as {name!r} is not the content that was sent",
-                      expected=f"{len(content)} bytes", actual=describe_difference(content, saved), hint=hint)
-    expected_tree = dict(before)
-    expected_tree[f"dest_dir/{name}"] = _tree({"dest_dir": dest})[f"dest_dir/{name}"]
-    changes = _changes(expected_tree, _tree({"dest_dir": dest}))
-    if changes:
-        raise Failure("the file was saved, but dest_dir holds something else too:\n  " + "\n  ".join(changes),
-                      hint="Rename the temporary file to the final name (os.replace); delete nothing else, "
-                      "leave nothing else.")
-    if lines != [b"OK"]:
-        raise Failure("the file was saved but the sender did not get the answer b'OK\\n'",
-                      expected="[b'OK']", actual=repr(lines),
-                      hint="After os.replace(), send exactly b'OK\\n' — the sender is waiting for it.")
-
-
-def _expect_refused(lab, result, peer, student: socket.socket, what: str, *, hint: str,
-                    answer: bool = True, changes: list[str] = ()) -> None:
-    """receive_file raised TransferError and (where the connection allows) answered ERR.
-
-    `changes`: what the call did to the disk, told along with an acceptance.
-    """
-    if result.status == "returned":
-        lines = _answer(lab, peer, student)
-        written = ("; on disk:\n  " + "\n  ".join(changes)) if changes else ""
-        raise Failure(f"{what} was accepted: {result.shown} returned {result.value!r}{written}",
-                      expected="b'ERR <reason>\\n' answered and TransferError raised",
-                      actual=f"answered {lines!r}", hint=hint)
-    lab.expect_raises(result, "TransferError", hint=hint + " Whatever went wrong, raise TransferError "
-                      "(chain the original: `raise TransferError(...) from exc`).")
-    lab.expect_args_open(result)
-    if answer:
-        lines = _answer(lab, peer, student)
-        if not lines or not lines[0].startswith(b"ERR"):
-            raise Failure(f"{what} raised TransferError but the sender was not told",
-                          expected="the answer line b'ERR <reason>\\n'", actual=repr(lines),
-                          hint="Send b'ERR <reason>\\n' before raising: the sender is waiting for an answer.")
-
-
 # -- receive_file ----------------------------------------------------------------------------------------------
 @check(points=1.5, hint=GLUED_HINT)
 def test_receives_header_and_content_glued(lab):
@@ -243,10 +100,10 @@ def test_receives_header_and_content_glued(lab):
     # One Send: the header and the content leave in one segment, then FIN (the sender is done
     # sending; it still reads the answer). Whatever one recv() reads past the header is content.
     peer, student = lab.connection([Send(upload), ShutWr(), RecvLine()])
-    _until(lambda: unread_bytes(student) >= len(upload))  # all of it waiting before the call starts
-    before = _tree({"dest_dir": dest})
-    result = _call_receive(lab, student, str(dest), what="the whole upload", hint=GLUED_HINT)
-    _expect_saved(lab, result, peer, student, dest, NAME, BINARY, before, hint=GLUED_HINT)
+    wait_until(lambda: unread_bytes(student) >= len(upload), DEADLINE)  # all of it waiting before the call starts
+    before = shared.tree({"dest_dir": dest})
+    result = shared.call_receive(lab, student, str(dest), what="the whole upload", hint=GLUED_HINT)
+    shared.expect_saved(lab, result, peer, student, dest, NAME, BINARY, before, hint=GLUED_HINT)
 
 
 @check(points=1.5, hint=DRIBBLE_HINT)
@@ -256,9 +113,10 @@ def test_receives_a_dribbled_header(lab):
     content = b"line one\nline two\n\0\xff"
     header = encode_file_header("notes.txt", len(content), hashlib.sha256(content).digest())
     peer, student = lab.connection([dribble(header), Send(content), RecvLine()])
-    before = _tree({"dest_dir": dest})
-    result = _call_receive(lab, student, str(dest), what="the header and all 20 content bytes", hint=DRIBBLE_HINT)
-    _expect_saved(lab, result, peer, student, dest, "notes.txt", content, before, hint=DRIBBLE_HINT)
+    before = shared.tree({"dest_dir": dest})
+    result = shared.call_receive(lab, student, str(dest), what="the header and all 20 content bytes",
+                                 hint=DRIBBLE_HINT)
+    shared.expect_saved(lab, result, peer, student, dest, "notes.txt", content, before, hint=DRIBBLE_HINT)
 
 
 @check(points=0.5, hint=EMPTY_HINT)
@@ -266,9 +124,9 @@ def test_receives_an_empty_file(lab):
     """receive_file() saves an empty (0-byte) file"""
     dest = lab.tmpdir()
     peer, student = lab.connection([Send(file_message("empty.txt", b"")), ShutWr(), RecvLine()])
-    before = _tree({"dest_dir": dest})
-    result = _call_receive(lab, student, str(dest), what="the header of a 0-byte file", hint=EMPTY_HINT)
-    _expect_saved(lab, result, peer, student, dest, "empty.txt", b"", before, hint=EMPTY_HINT)
+    before = shared.tree({"dest_dir": dest})
+    result = shared.call_receive(lab, student, str(dest), what="the header of a 0-byte file", hint=EMPTY_HINT)
+    shared.expect_saved(lab, result, peer, student, dest, "empty.txt", b"", before, hint=EMPTY_HINT)
 
 
 @check(points=1.5, hint=NAME_HINT)
@@ -280,23 +138,14 @@ def test_refuses_names_that_escape_dest_dir(lab):
     elsewhere = lab.tmpdir()  # stands in for /etc: an absolute name points here, never at a real system path
     names = ["../x", str(elsewhere / "x"), "a/b", "..", "a\\b", "x\0y"]
     places = {"dest_dir": dest, "dest_dir's parent": root, "another directory": elsewhere}
-    for name in names:
-        before = _tree(places, skip=dest)
-        peer, student = lab.connection([Send(file_message(name, b"not yours\n")), RecvLine()], name=f"sender {name!r}")
-        result = _call_receive(lab, student, str(dest), what=f"the upload named {name!r}", hint=NAME_HINT)
-        after = _tree(places, skip=dest)
-        _expect_refused(lab, result, peer, student, f"the file name {name!r}", hint=NAME_HINT,
-                        changes=_changes(before, after))
-        _expect_untouched(before, after, f"the upload named {name!r} was refused", hint=NAME_HINT)
+    shared.expect_names_refused(lab, names, places, dest, str(dest), hint=NAME_HINT)
 
 
 @check(points=1.5, hint=CLEANUP_HINT)
 def test_leaves_nothing_when_the_sender_dies(lab):
     """receive_file() leaves no file and no temporary when the sender closes or resets mid-file"""
-    dest = lab.tmpdir()
-    (dest / "report.txt").write_bytes(b"the old report, which must survive\n")
-    content = os.urandom(100_000)
-    upload = file_message("report.txt", content)
+    old = b"the old report, which must survive\n"
+    dest, content, upload = shared.upload_over_an_old_file(lab, "report.txt", old, 100_000)
     half = len(upload) - len(content) // 2
     how = {
         "closes": [Send(upload[:half]), Close()],
@@ -305,14 +154,14 @@ def test_leaves_nothing_when_the_sender_dies(lab):
         "resets": [Send(upload[:half], piece=half - 30_000, barrier=True), Reset()],
     }
     for what, script in how.items():
-        before = _tree({"dest_dir": dest})
+        before = shared.tree({"dest_dir": dest})
         peer, student = lab.connection(script, name=f"sender ({what})")
-        result = _call_receive(lab, student, str(dest), what="half of the content and then the end of the connection",
-                               hint=CLEANUP_HINT)
-        _expect_refused(lab, result, peer, student, f"an upload whose sender {what} the connection halfway",
-                        hint=CLEANUP_HINT, answer=False)
-        _expect_untouched(before, _tree({"dest_dir": dest}), f"the sender {what} the connection halfway through the content",
-                          hint=CLEANUP_HINT)
+        result = shared.call_receive(lab, student, str(dest),
+                                     what="half of the content and then the end of the connection", hint=CLEANUP_HINT)
+        shared.expect_refused(lab, result, peer, student, f"an upload whose sender {what} the connection halfway",
+                              hint=CLEANUP_HINT, answer=False)
+        shared.expect_untouched(before, shared.tree({"dest_dir": dest}),
+                                f"the sender {what} the connection halfway through the content", hint=CLEANUP_HINT)
 
 
 @check(points=1, hint=DIGEST_HINT)
@@ -324,10 +173,11 @@ def test_refuses_a_wrong_digest(lab):
     wrong = hashlib.sha256(b"the content as it was sent\n").digest()
     upload = encode_file_header("data.bin", len(content), wrong) + content
     peer, student = lab.connection([Send(upload), ShutWr(), RecvLine()])
-    before = _tree({"dest_dir": dest})
-    result = _call_receive(lab, student, str(dest), what="the whole upload", hint=DIGEST_HINT)
-    _expect_refused(lab, result, peer, student, "content whose SHA-256 does not match the header", hint=DIGEST_HINT)
-    _expect_untouched(before, _tree({"dest_dir": dest}), "the digest did not match", hint=DIGEST_HINT)
+    before = shared.tree({"dest_dir": dest})
+    result = shared.call_receive(lab, student, str(dest), what="the whole upload", hint=DIGEST_HINT)
+    shared.expect_refused(lab, result, peer, student, "content whose SHA-256 does not match the header",
+                          hint=DIGEST_HINT)
+    shared.expect_untouched(before, shared.tree({"dest_dir": dest}), "the digest did not match", hint=DIGEST_HINT)
 
 
 @check(points=0.5, hint=REPLACE_HINT)
@@ -338,33 +188,22 @@ def test_replaces_an_existing_file(lab):
     (dest / "other.txt").write_bytes(b"left alone\n")
     content = b"the new version\n"
     peer, student = lab.connection([Send(file_message("log.txt", content)), ShutWr(), RecvLine()])
-    before = _tree({"dest_dir": dest})
-    result = _call_receive(lab, student, dest, what="the whole upload", hint=REPLACE_HINT)
-    _expect_saved(lab, result, peer, student, dest, "log.txt", content, before, hint=REPLACE_HINT)
+    before = shared.tree({"dest_dir": dest})
+    result = shared.call_receive(lab, student, dest, what="the whole upload", hint=REPLACE_HINT)
+    shared.expect_saved(lab, result, peer, student, dest, "log.txt", content, before, hint=REPLACE_HINT)
 
 
 # -- send_file and upload --------------------------------------------------------------------------------------
-def _file(lab, name: str, content: bytes) -> Path:
-    path = lab.tmpdir() / name
-    path.write_bytes(content)
-    return path
-
-
 @check(points=1, hint=SEND_HINT)
 def test_send_file_sends_header_and_content(lab):
     """send_file() sends the header (non-ASCII name, size, SHA-256) and the binary content, and returns on OK"""
-    path = _file(lab, NAME, BINARY)
+    path = shared.file_in_tmpdir(lab, NAME, BINARY)
     upload = file_message(NAME, BINARY)
     peer, sock = lab.connection([Recv(len(upload)), Send(b"OK\n")], name="receiver")
-    try:
-        result = lab.call("send_file", sock, str(path))
-    except CallTimedOut as exc:
-        sock.shutdown(socket.SHUT_RDWR)  # ends the receiver's wait, so that it reports what it got
-        peer.wait(DEADLINE)
-        raise CallTimedOut(f"{exc.message}: the receiver got {len(peer.received)} of the {len(upload)} bytes of the "
-                           "upload and was still waiting for the rest", hint=SEND_HINT) from None
+    result = shared.call_send(lambda: lab.call("send_file", sock, str(path)), peer, sock, upload, hint=SEND_HINT)
     lab.returned(result, hint=SEND_HINT)
     lab.expect_args_open(result)
+    peer.wait(DEADLINE)  # a send_file that returns before the answer may be ahead of the receiver
     got = bytes(peer.received)
     if got != upload:
         header = upload[: len(upload) - len(BINARY)]
@@ -378,7 +217,7 @@ def test_send_file_sends_header_and_content(lab):
 def test_send_file_raises_unless_ok(lab):
     """send_file() raises TransferError when the receiver answers ERR, or closes without answering"""
     content = b"some content\n"
-    path = _file(lab, "a.txt", content)
+    path = shared.file_in_tmpdir(lab, "a.txt", content)
     upload = file_message("a.txt", content)
     for what, script in {"answers b'ERR disk full\\n'": [Recv(len(upload)), Send(b"ERR disk full\n")],
                          "closes without answering": [Recv(len(upload)), Close()]}.items():
@@ -393,7 +232,7 @@ def test_send_file_raises_unless_ok(lab):
 @check(points=0.5, hint=SEND_EMPTY_HINT)
 def test_send_file_sends_an_empty_file(lab):
     """send_file() of an empty (0-byte) file sends the header alone and returns on OK"""
-    path = _file(lab, "empty.txt", b"")
+    path = shared.file_in_tmpdir(lab, "empty.txt", b"")
     upload = file_message("empty.txt", b"")
     peer, sock = lab.connection([Recv(len(upload)), Send(b"OK\n")], name="receiver")
     result = lab.call("send_file", sock, str(path))
@@ -408,7 +247,7 @@ def test_send_file_sends_an_empty_file(lab):
 def test_upload_closes_its_socket(lab):
     """upload() returns on OK, raises TransferError on ERR, and closes its socket either way"""
     content = b"uploaded\n"
-    path = _file(lab, "up.txt", content)
+    path = shared.file_in_tmpdir(lab, "up.txt", content)
     upload = file_message("up.txt", content)
     for answer in (b"OK\n", b"ERR no space left\n"):
         server = lab.server([Recv(len(upload)), Send(answer), Recv(1)])  # Recv(1): sees the EOF of upload's close
@@ -435,27 +274,17 @@ def test_serve_uploads_survives_a_failed_upload(lab):
     wrong = encode_file_header("bad.txt", 4, hashlib.sha256(b"good").digest()) + b"evil"
     uploads = [("client 1", file_message("one.txt", b"first\n")), ("client 2 (wrong digest)", wrong),
                ("client 3", file_message("three.txt", b"third\n"))]
-    clients = []
-    end = time.monotonic() + DEADLINE
-    for name, upload in uploads:
-        # Each client connects once the one before got its answer, so the order is known.
-        # Recv(1) at the end: the client sees the server close the connection.
-        client = lab.client(address, [Send(upload), ShutWr(), RecvLine(), Recv(1)], name=name)
-        clients.append(client)
-        _until(lambda c=client: c.lines or c.finished.is_set() or pending.done(), end - time.monotonic())
+    # Each client connects once the one before got its answer, so the order is known.
+    # Recv(1) at the end: the client sees the server close the connection.
+    scripts = [(name, [Send(upload), ShutWr(), RecvLine(), Recv(1)]) for name, upload in uploads]
+    clients = shared.clients_in_turn(lab, address, pending, scripts)
     result = pending.wait()
-    if result.status == "raised":
-        tb = f"\n{result.error.traceback.rstrip()}" if result.error and result.error.traceback else ""
-        raise Failure(f"{result.shown} raised {result.error} at client 2's bad upload: one bad client ended the "
-                      f"server, and client 3 was never served{tb}", hint=SERVE_HINT)
+    shared.expect_not_raised(result, " at client 2's bad upload: one bad client ended the server, and client 3 "
+                             "was never served", hint=SERVE_HINT)
     value = lab.returned(result, hint=SERVE_HINT)
-    expected = [dest / "one.txt", dest / "three.txt"]
-    if not isinstance(value, list) or [Path(v) if isinstance(v, (str, os.PathLike)) else v for v in value] != expected:
-        raise Failure(f"{result.shown} returned the wrong list", expected=repr(expected), actual=repr(value),
-                      hint="Return the paths receive_file returned, in order; a failed upload adds nothing.")
-    end = time.monotonic() + DEADLINE
-    for client in clients:  # a client may still be reading its answer when serve_uploads returns
-        client.wait(max(0.0, end - time.monotonic()))
+    shared.expect_paths(result, value, [dest / "one.txt", dest / "three.txt"],
+                        hint="Return the paths receive_file returned, in order; a failed upload adds nothing.")
+    shared.wait_for_clients(clients)  # a client may still be reading its answer when serve_uploads returns
     answers = [c.lines[:1] for c in clients]
     if answers[0] != [b"OK"] or answers[2] != [b"OK"] or not answers[1] or not answers[1][0].startswith(b"ERR"):
         raise Failure("the clients got the wrong answers", expected="[b'OK'], [b'ERR ...'], [b'OK']",
@@ -472,10 +301,12 @@ def test_serve_uploads_survives_a_failed_upload(lab):
 
 
 # -- speed and memory ------------------------------------------------------------------------------------------
-@cache
+# The seed of the 1 MiB block that the big uploads here repeat.
+BLOCK_SEED = 6
+
+
 def _block() -> bytes:
-    """1 MiB of random-looking bytes (seeded): repeated, it makes big content with a real digest."""
-    return random.Random(6).randbytes(BLOCK)
+    return shared.seeded_block(BLOCK_SEED)
 
 
 def _digest_of_blocks(count: int) -> bytes:
@@ -486,7 +317,7 @@ def _digest_of_blocks(count: int) -> bytes:
 
 
 class _BigDigest(threading.Thread):
-    """The SHA-256 of BIG_MIB blocks, computed in the background from the moment the checks load.
+    """The SHA-256 of shared.BIG_MIB blocks, computed in the background from the moment the checks load.
 
     Hashing 128 MiB takes the grader about 0.1 s; started early, it overlaps the first checks
     (which wait on the network, not the CPU) instead of adding to the stage's time.
@@ -498,7 +329,7 @@ class _BigDigest(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        self.digest = _digest_of_blocks(BIG_MIB)
+        self.digest = _digest_of_blocks(shared.BIG_MIB)
 
     def value(self) -> bytes:
         self.join()
@@ -509,23 +340,13 @@ _BIG_DIGEST = _BigDigest()
 
 
 def _digest(count: int) -> bytes:
-    return _BIG_DIGEST.value() if count == BIG_MIB else _digest_of_blocks(count)
-
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return bytes(data)
+    return _BIG_DIGEST.value() if count == shared.BIG_MIB else _digest_of_blocks(count)
 
 
 def _reference_receive(sock: socket.socket, path: Path) -> None:
     """The reference receiver's content loop, in the grader: what a correct solution does."""
-    _recv_exactly(sock, int.from_bytes(_recv_exactly(sock, 2), "big"))  # the name
-    header = _recv_exactly(sock, 40)
+    shared.recv_exactly(sock, int.from_bytes(shared.recv_exactly(sock, 2), "big"))  # the name
+    header = shared.recv_exactly(sock, 40)
     remaining, digest = int.from_bytes(header[:8], "big"), header[8:]
     hasher = hashlib.sha256()
     with open(path, "wb") as f:
@@ -554,13 +375,13 @@ class _BlockSender(threading.Thread):
         self.problem = ""
 
     def run(self) -> None:
-        size = self.count * BLOCK
+        size = self.count * shared.BLOCK
         try:
             self.sock.sendall(encode_file_header(self.name, size, _digest(self.count)))
             view = memoryview(_block())
             for _ in range(self.count):
                 self.sock.sendall(view)
-                self.sent += BLOCK
+                self.sent += shared.BLOCK
             self.lab.transcript.add("sender", f"sent the header and {self.count} MiB of content ({self.name!r})")
             while not self.answer.endswith(b"\n") and len(self.answer) < 4096:
                 chunk = self.sock.recv(4096)
@@ -570,7 +391,7 @@ class _BlockSender(threading.Thread):
             self.lab.transcript.add("sender", "received the answer", self.answer)
         except OSError as exc:
             self.problem = f"{type(exc).__name__}: {exc}"
-            self.lab.transcript.add("sender", f"stopped after {self.sent // BLOCK} MiB: {self.problem}")
+            self.lab.transcript.add("sender", f"stopped after {self.sent // shared.BLOCK} MiB: {self.problem}")
 
 
 def _reference_seconds(lab, mib: int) -> float:
@@ -593,11 +414,11 @@ def _check_saved_blocks(path: Path, count: int, *, hint: str) -> None:
         raise Failure(f"receive_file() returned, but there is no file {path.name!r} in dest_dir",
                       actual=repr(sorted(os.listdir(path.parent))), hint=hint)
     size = path.stat().st_size
-    if size != count * BLOCK:
-        raise Failure(f"the saved file has {size} bytes", expected=f"{count * BLOCK} bytes", hint=hint)
+    if size != count * shared.BLOCK:
+        raise Failure(f"the saved file has {size} bytes", expected=f"{count * shared.BLOCK} bytes", hint=hint)
     with open(path, "rb") as f:
         for index in range(count):
-            if f.read(BLOCK) != _block():
+            if f.read(shared.BLOCK) != _block():
                 raise Failure(f"the saved file differs from what was sent in its MiB number {index}", hint=hint)
 
 
@@ -622,27 +443,19 @@ def test_receive_keeps_up_with_the_reference(lab):
     _check_saved_blocks(dest / "fast.bin", SPEED_MIB, hint=MEMORY_HINT)
 
 
-@check(points=1.5, hint=MEMORY_HINT, depends="receive_keeps_up_with_the_reference", backstop=BIG_BACKSTOP)
+@check(points=1.5, hint=MEMORY_HINT, depends="receive_keeps_up_with_the_reference", backstop=shared.BIG_BACKSTOP)
 def test_receive_streams_in_constant_memory(lab):
     """receive_file() of a 128 MiB file grows the worker's memory by less than 32 MiB"""
     dest = lab.tmpdir()
     peer, student = lab.connection(name="sender")
-    sender = _BlockSender(lab, peer.sock, "big.bin", BIG_MIB)
+    sender = _BlockSender(lab, peer.sock, "big.bin", shared.BIG_MIB)
     sender.start()
-    # fresh=True: a new worker, so that the peak memory measured is this call's alone.
-    try:
-        result = lab.call("receive_file", student, str(dest), deadline=BIG_DEADLINE, fresh=True)
-    except CallTimedOut as exc:
-        raise CallTimedOut(f"{exc.message}: the sender had sent {sender.sent // BLOCK} of {BIG_MIB} MiB",
-                           hint=SPEED_HINT) from None
+    result = shared.call_on_a_big_file(
+        lab, "receive_file", student, str(dest), hint=SPEED_HINT,
+        progress=lambda: f"the sender had sent {sender.sent // shared.BLOCK} of {shared.BIG_MIB} MiB")
     lab.returned(result, hint=MEMORY_HINT)
     sender.join(DEADLINE)
-    lab.expect_seen(result)
-    grew = result.rss_growth_kb
-    if grew >= MEMORY_LIMIT_KB:
-        raise Failure(f"receiving a {BIG_MIB} MiB file made the worker's memory grow by {grew / 1024:.0f} MiB: "
-                      "the content was held in memory", expected=f"under {MEMORY_LIMIT_KB // 1024} MiB",
-                      actual=f"{grew / 1024:.0f} MiB", hint=MEMORY_HINT)
+    shared.expect_flat_memory(lab, result, "receiving", "content", hint=MEMORY_HINT)
     if sender.answer != b"OK\n":
         raise Failure("the sender did not get b'OK\\n'", actual=repr(sender.answer), hint=MEMORY_HINT)
-    _check_saved_blocks(dest / "big.bin", BIG_MIB, hint=MEMORY_HINT)
+    _check_saved_blocks(dest / "big.bin", shared.BIG_MIB, hint=MEMORY_HINT)

@@ -13,10 +13,10 @@ How the timing checks stay honest on a loaded machine:
 """
 
 import socket
-import threading
 import time
 
 from graders.api import (
+    DEADLINE,
     CallTimedOut,
     Close,
     Failure,
@@ -27,14 +27,10 @@ from graders.api import (
     ShutWr,
     Stall,
     check,
+    close_sockets,
 )
+from graders.api import error_handling as shared  # what these checks share with the hidden ones
 
-# Why 10 s: what a correct solution does here takes milliseconds (or a timeout we chose
-# small); this bounds a hang only, so a slow machine is never mistaken for a bug.
-DEADLINE = 10.0
-# Why 0.3 s: long enough to be told apart from "did not wait at all", short enough that
-# correct solutions waiting it out keep the stage fast.
-SHORT_TIMEOUT = 0.3
 # Why 2 s: a correct TimeoutError comes about SHORT_TIMEOUT after the call; seconds more
 # are only ever taken by code that waits for something else first.
 TIMEOUT_SLACK = 2.0
@@ -74,32 +70,9 @@ DROP_HINT = ("Close a client's connection on every path, errors included: `with 
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
-def _close(value) -> None:
-    """Closes a socket the student returned (anything else is left alone)."""
-    if isinstance(value, socket.socket):
-        value.close()
-
-
-def _await(pending, predicate, timeout: float = DEADLINE) -> bool:
-    """Polls `predicate` (a peer's progress) every few ms until it holds or `timeout` passes.
-
-    It stops early when the student's call has raised (the check then reports that), and a
-    stub, crash or hang fails the check at once instead of after the timeout.
-    """
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if pending.done() and pending.wait().status == "raised":
-            return predicate()
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.005)
-    return True
-
-
 def _queue_behind(pending, peer) -> None:
     """Waits until the server has answered `peer`'s first line: a client started now queues behind it."""
-    _await(pending, lambda: peer.lines or peer.finished.is_set())
+    shared.await_progress(pending, lambda: peer.lines or peer.finished.is_set())
 
 
 def _disconnected(peer) -> bool:
@@ -118,22 +91,10 @@ def _client(lab, listener, script, name: str):
     return lab.client(listener.getsockname()[:2], script, name=name)
 
 
-def _expect_served(lab, pending, why: str, *, hint: str):
+def _expect_served(pending, why: str, *, hint: str):
     """serve_lines returned (None) after its clients; raising because of a client is the mistake."""
-    result = pending.wait()
-    if result.status == "raised":
-        tb = f"\n{result.error.traceback.rstrip()}" if result.error and result.error.traceback else ""
-        raise Failure(f"{result.shown} raised {result.error} {why}: one bad client took the whole server down, "
-                      f"and the next client was never served{tb}", hint=hint)
-    return result
-
-
-def _expect_answered(peer, expected: bytes, what: str, *, hint: str = SERVE_HINT) -> None:
-    """Called once serve_lines has returned: all it sent is on the way, so 5 s is plenty."""
-    peer.wait(5.0)
-    if bytes(peer.received) != expected:
-        raise Failure(f"{what} got the wrong answer", expected=repr(expected), actual=repr(bytes(peer.received)),
-                      hint=hint)
+    return shared.expect_served(pending, why, hint=hint,
+                                blame=shared.TOOK_THE_SERVER_DOWN + ", and the next client was never served")
 
 
 # -- connect_with_retry ------------------------------------------------------------------------------------
@@ -144,17 +105,8 @@ def test_connects_to_a_listening_server(lab):
     server = lab.server([RecvAll()])
     host, port = server.address
     result = lab.call("connect_with_retry", host, port, kwargs={"timeout": 1.5})
-    sock = lab.returned(result)
-    if not isinstance(sock, socket.socket):
-        raise Failure(f"{result.shown} did not return a socket", expected="a connected socket", actual=repr(sock))
-    with sock:
-        try:
-            peer = sock.getpeername()[:2]
-        except OSError:
-            peer = None
-        if peer != (host, port):
-            raise Failure(f"{result.shown} returned a socket that is not connected to the server",
-                          expected=f"connected to {(host, port)}", actual=f"peer {peer}")
+    with shared.returned_socket(lab, result) as sock:
+        shared.expect_connected_to(result, sock, (host, port))
         if sock.gettimeout() != 1.5:
             raise Failure("the returned socket does not keep the timeout", expected="sock.gettimeout() == 1.5",
                           actual=f"{sock.gettimeout()!r}",
@@ -177,18 +129,9 @@ def test_reaches_a_server_that_listens_late(lab):
                       "started listening about 0.15 s after the call began",
                       expected="the 3rd attempt, after sleeping 0.06 s then 0.12 s, reaches the server",
                       actual=f"all 7 attempts were over after {result.elapsed * 1000:.0f} ms")
-    sock = lab.returned(result)
-    if not isinstance(sock, socket.socket):
-        raise Failure(f"{result.shown} did not return a socket", expected="a connected socket", actual=repr(sock),
-                      hint=LAST_ERROR_HINT if sock is None else RETRY_HINT)
-    with sock:
-        try:
-            peer = sock.getpeername()[:2]
-        except OSError:
-            peer = None
-        if peer != (host, port):
-            raise Failure(f"{result.shown} returned a socket that is not connected to the server",
-                          expected=f"connected to {(host, port)}", actual=f"peer {peer}")
+    # It returned (it did not raise): result.value is what it returned.
+    with shared.returned_socket(lab, result, hint=LAST_ERROR_HINT if result.value is None else RETRY_HINT) as sock:
+        shared.expect_connected_to(result, sock, (host, port))
 
 
 @check(points=1, hint=RETRY_HINT)
@@ -196,7 +139,7 @@ def test_backs_off_exponentially(lab):
     """with nothing listening, connect_with_retry(attempts=4, base_delay=0.03) sleeps 0.03 + 0.06 + 0.12 s"""
     _, port = lab.unused_port()
     result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 4, "base_delay": 0.03})
-    _close(result.value)
+    close_sockets(result.value)
     required = 0.03 + 0.06 + 0.12
     # A lower bound only: a busy machine makes the call slower, never faster. (0.01 s for float
     # rounding: time.sleep never returns early.)
@@ -211,7 +154,7 @@ def test_raises_the_last_error(lab):
     """with nothing listening, connect_with_retry() raises ConnectionRefusedError after its last attempt"""
     _, port = lab.unused_port()
     result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 2, "base_delay": 0.01})
-    _close(result.value)
+    close_sockets(result.value)
     lab.expect_raises(result, ConnectionRefusedError)
 
 
@@ -231,7 +174,7 @@ def test_unresolvable_name_raises_at_once(lab):
     limit = 2.0 + 2 * lookup
     result = lab.call("connect_with_retry", UNRESOLVABLE, 80, kwargs={"attempts": 5, "base_delay": 0.5},
                       deadline=DEADLINE + 6 * lookup)
-    _close(result.value)
+    close_sockets(result.value)
     if result.elapsed > limit:
         raise Failure(f"{result.shown} took {result.elapsed:.1f} s to give up on a host name that does not "
                       "resolve: it retried an error that waiting cannot fix",
@@ -245,7 +188,7 @@ def test_closes_the_sockets_of_failed_attempts(lab):
     """connect_with_retry() leaves no socket open when every attempt is refused"""
     _, port = lab.unused_port()
     result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 3, "base_delay": 0.01})
-    _close(result.value)
+    close_sockets(result.value)
     lab.expect_no_leaks(result, hint=CLOSE_ATTEMPT_HINT)
 
 
@@ -275,15 +218,15 @@ def test_request_times_out_on_a_silent_server(lab):
     # Why a 5 s deadline: a correct solution raises at about 0.3 s; one without a timeout
     # would wait forever, and five seconds say so as well as sixty.
     try:
-        result = lab.call("request", host, port, "hello", SHORT_TIMEOUT, deadline=5.0)
+        result = lab.call("request", host, port, "hello", shared.SHORT_TIMEOUT, deadline=5.0)
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}: the server accepted, read the line and went silent, and request() "
-                           f"kept waiting; it should have raised TimeoutError after about {SHORT_TIMEOUT} s",
+                           f"kept waiting; it should have raised TimeoutError after about {shared.SHORT_TIMEOUT} s",
                            hint=TIMEOUT_HINT) from None
     lab.expect_raises(result, TimeoutError, hint=TIMEOUT_HINT)
-    if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
+    if result.elapsed > shared.SHORT_TIMEOUT + TIMEOUT_SLACK:
         raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
-                      expected=f"TimeoutError after about {SHORT_TIMEOUT} s (the timeout it was given)",
+                      expected=f"TimeoutError after about {shared.SHORT_TIMEOUT} s (the timeout it was given)",
                       actual=f"{result.elapsed:.1f} s", hint="Use the `timeout` argument, not a fixed number.")
 
 
@@ -320,14 +263,14 @@ def test_serve_lines_answers_upper_cased_lines(lab):
     """serve_lines(listener, 2) answers each line upper-cased, returns, and leaves the listener open"""
     listener, pending = _serve(lab, 2, faults=True)
     first = _client(lab, listener, [Send("hello\ncafé au lait\n".encode()), ShutWr(), RecvAll()], "client 1")
-    _await(pending, first.finished.is_set)
+    shared.await_progress(pending, first.finished.is_set)
     # Client 2 waits for each answer before going on: a server that answers only at EOF fails here.
     second = _client(lab, listener, [Send(b"one\n"), RecvLine(), Send(b"two\nlast"), ShutWr(), RecvAll()],
                      "client 2")
     result = pending.wait()
     lab.returned(result, hint=SURVIVE_HINT)
-    _expect_answered(first, "HELLO\nCAFÉ AU LAIT\n".encode(), "client 1")
-    _expect_answered(second, b"ONE\nTWO\nLAST\n", "client 2 (whose last line had no newline)")
+    shared.expect_answered(first, "HELLO\nCAFÉ AU LAIT\n".encode(), "client 1", hint=SERVE_HINT)
+    shared.expect_answered(second, b"ONE\nTWO\nLAST\n", "client 2 (whose last line had no newline)", hint=SERVE_HINT)
     if not second.saw_eof:
         raise Failure("client 2 was not disconnected after its EOF", hint=DROP_HINT)
     lab.expect_args_open(result, hint="The listener belongs to the caller, who may serve more clients on it: "
@@ -340,10 +283,10 @@ def test_serve_lines_survives_a_reset(lab):
     """serve_lines() goes on to the next client after a client resets its connection"""
     listener, pending = _serve(lab, 2)
     first = _client(lab, listener, [Send(b"one\n"), RecvLine(), Send(b"two\n"), Reset()], "client 1")
-    _await(pending, first.finished.is_set)
+    shared.await_progress(pending, first.finished.is_set)
     second = _client(lab, listener, [Send(b"still there?\n"), ShutWr(), RecvAll()], "client 2")
-    _expect_served(lab, pending, "after client 1 reset its connection", hint=SURVIVE_HINT)
-    _expect_answered(second, b"STILL THERE?\n", "client 2, after client 1 reset,", hint=SURVIVE_HINT)
+    _expect_served(pending, "after client 1 reset its connection", hint=SURVIVE_HINT)
+    shared.expect_answered(second, b"STILL THERE?\n", "client 2, after client 1 reset,", hint=SURVIVE_HINT)
 
 
 @check(points=1, hint=SURVIVE_HINT)
@@ -353,8 +296,8 @@ def test_serve_lines_survives_invalid_utf8(lab):
     first = _client(lab, listener, [Send(b"ok\n"), RecvLine(), Send(b"\xff\xfe\n"), RecvAll()], "client 1")
     _queue_behind(pending, first)
     second = _client(lab, listener, [Send(b"next\n"), ShutWr(), RecvAll()], "client 2")
-    _expect_served(lab, pending, "after client 1 sent bytes that are not UTF-8", hint=SURVIVE_HINT)
-    _expect_answered(second, b"NEXT\n", "client 2, after client 1 sent invalid UTF-8,", hint=SURVIVE_HINT)
+    _expect_served(pending, "after client 1 sent bytes that are not UTF-8", hint=SURVIVE_HINT)
+    shared.expect_answered(second, b"NEXT\n", "client 2, after client 1 sent invalid UTF-8,", hint=SURVIVE_HINT)
 
 
 @check(points=1, hint=LONG_LINE_HINT)
@@ -365,13 +308,13 @@ def test_serve_lines_drops_an_over_long_line(lab):
     first = _client(lab, listener, [Send(b"ok\n"), RecvLine(), Send(b"a" * 5000 + b"\n"), RecvAll()], "client 1")
     _queue_behind(pending, first)
     second = _client(lab, listener, [Send(b"short\n"), ShutWr(), RecvAll()], "client 2")
-    _expect_served(lab, pending, "after client 1 sent a line longer than max_line", hint=LONG_LINE_HINT)
+    _expect_served(pending, "after client 1 sent a line longer than max_line", hint=LONG_LINE_HINT)
     first.wait(5.0)
     if bytes(first.received) != b"OK\n":
         raise Failure("a 5000-byte line was answered although max_line is 1000",
                       expected="client 1 disconnected, no answer",
                       actual=f"{len(first.received) - 3} bytes of answer", hint=LONG_LINE_HINT)
-    _expect_answered(second, b"SHORT\n", "client 2, after client 1's over-long line,", hint=SURVIVE_HINT)
+    shared.expect_answered(second, b"SHORT\n", "client 2, after client 1's over-long line,", hint=SURVIVE_HINT)
 
 
 @check(points=1.5, hint=IDLE_HINT)
@@ -379,7 +322,7 @@ def test_serve_lines_drops_an_idle_client(lab):
     """serve_lines(idle_timeout=0.3) drops a silent client, so the next client gets its answer"""
     # Why a 5 s deadline: with the idle timeout the call is over in about 0.3 s; a server
     # without one waits for the silent client forever, and the next client with it.
-    listener, pending = _serve(lab, 2, idle_timeout=SHORT_TIMEOUT, deadline=5.0)
+    listener, pending = _serve(lab, 2, idle_timeout=shared.SHORT_TIMEOUT, deadline=5.0)
     first = _client(lab, listener, [Send(b"first\n"), RecvLine(), Stall()], "client 1 (then silent)")
     _queue_behind(pending, first)
     second = _client(lab, listener, [Send(b"hi\n"), ShutWr(), RecvAll()], "client 2")
@@ -388,11 +331,11 @@ def test_serve_lines_drops_an_idle_client(lab):
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}: client 1 went silent and client 2 "
                            f"{'was never answered' if not second.received else 'was answered only late'} — "
-                           f"client 1 should have been dropped after {SHORT_TIMEOUT} s of silence",
+                           f"client 1 should have been dropped after {shared.SHORT_TIMEOUT} s of silence",
                            hint=IDLE_HINT) from None
     if result.status == "raised":
-        _expect_served(lab, pending, "while a client was silent", hint=IDLE_HINT)
-    _expect_answered(second, b"HI\n", "client 2, behind a silent client 1,", hint=IDLE_HINT)
+        _expect_served(pending, "while a client was silent", hint=IDLE_HINT)
+    shared.expect_answered(second, b"HI\n", "client 2, behind a silent client 1,", hint=IDLE_HINT)
     if first.lines != [b"FIRST"]:
         raise Failure("client 1's line was not answered before it went silent",
                       expected=repr([b"FIRST"]), actual=repr(first.lines), hint=SERVE_HINT)
@@ -404,9 +347,9 @@ def test_serve_lines_closes_a_dropped_client(lab):
     listener, pending = _serve(lab, 2)
     first = _client(lab, listener, [Send(b"\xff\n"), RecvAll()], "client 1")
     # Why 5 s: a server that closes the dropped client does so within milliseconds.
-    closed = _await(pending, first.finished.is_set, 5.0) and _disconnected(first)
+    closed = shared.await_progress(pending, first.finished.is_set, 5.0) and _disconnected(first)
     _client(lab, listener, [Send(b"bye\n"), ShutWr(), RecvAll()], "client 2")
-    result = _expect_served(lab, pending, "after client 1 sent bytes that are not UTF-8", hint=SURVIVE_HINT)
+    result = _expect_served(pending, "after client 1 sent bytes that are not UTF-8", hint=SURVIVE_HINT)
     if not closed:
         raise Failure("client 1, dropped for sending invalid UTF-8, was not disconnected: its connection stayed "
                       "open while the server waited for the next client", expected="client 1 sees EOF or a reset",

@@ -6,28 +6,31 @@ not listening on the first one, so that address refuses.
 """
 
 import socket
-import threading
-import time
 
-from graders.api import AwaitRead, CallTimedOut, Failure, RecvAll, Reset, Send, Stall, check
+from graders.api import (
+    HANG_DEADLINE,
+    AwaitRead,
+    CallTimedOut,
+    Failure,
+    RecvAll,
+    Reset,
+    Send,
+    Stall,
+    check,
+    close_sockets,
+    explain_hang,
+    peer_of,
+    serving,
+)
+from graders.api import connect as shared  # what the public checks of this stage use too
 
-# Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
-DEADLINE = 10.0
-# Why 5 s: for calls that a bug makes hang (a correct one returns in milliseconds).
-HANG_DEADLINE = 5.0
 # Why 0.3 s: long enough to be told apart from "did not wait at all", short enough that a
 # correct solution waiting it out keeps the stage fast.
 SHORT_TIMEOUT = 0.3
 # Why 2 s: a correct TimeoutError comes about SHORT_TIMEOUT after the call; only code that
 # does not use its timeout takes seconds more.
 TIMEOUT_SLACK = 2.0
-DUAL = "dual.tcplab.test"
-OTHER = {socket.AF_INET: socket.AF_INET6, socket.AF_INET6: socket.AF_INET}
-LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 
-CONNECT_HINT = ("Loop over socket.getaddrinfo(host, port, type=socket.SOCK_STREAM): for each (family, type, "
-                "proto, _, address) make socket.socket(family, type, proto), settimeout(timeout), connect(address) "
-                "and return it. (socket.create_connection((host, port), timeout) does exactly this.)")
 EVERY_HINT = ("Try every address getaddrinfo gives, of both families, in its order: don't ask it for AF_INET "
               "only, and don't stop at the first. Close each failed attempt; raise the last error only when "
               "none connected.")
@@ -46,36 +49,6 @@ RESET_HINT = ("Let ConnectionResetError propagate (it is a ConnectionError): a s
               "a line, and catching it to return b'' or raise something else hides what happened.")
 
 
-# -- helpers (the public checks' file cannot be imported from here) -----------------------------------------
-def _until(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.001)
-    return True
-
-
-def _serving(lab, *scripts, **options):
-    """lab.server(...), returned once its thread serves: a check that ends at once then ends cleanly."""
-    server = lab.server(*scripts, **options)
-    _until(lambda: server.sock.gettimeout() is not None, DEADLINE)
-    return server
-
-
-def _close(value) -> None:
-    if isinstance(value, socket.socket):
-        value.close()
-
-
-def _peer_of(sock: socket.socket):
-    try:
-        return sock.getpeername()[:2]
-    except OSError:
-        return None
-
-
 def _expect_connected(lab, result, family: socket.AddressFamily, address: tuple, *, hint: str) -> None:
     """connect() returned a socket of `family` connected to `address`; the socket is closed."""
     value = lab.returned(result, hint=hint)
@@ -83,74 +56,38 @@ def _expect_connected(lab, result, family: socket.AddressFamily, address: tuple,
         raise Failure(f"{result.shown} did not return a socket", expected="a connected socket",
                       actual=repr(value), hint=hint)
     with value as sock:
-        peer = _peer_of(sock)
+        peer = peer_of(sock)
         if sock.family != family or peer != tuple(address):
             raise Failure(f"{result.shown} returned a socket that is not connected to the server",
                           expected=f"a {family.name} socket connected to {tuple(address)}",
                           actual=f"a {socket.AddressFamily(sock.family).name} socket, peer {peer}", hint=hint)
 
 
-def _refusing(family: socket.AddressFamily, port: int) -> socket.socket | None:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.bind((LOOPBACK[family], port))
-    except OSError:
-        sock.close()
-        return None
-    return sock
-
-
-def _listening(lab, family: socket.AddressFamily = socket.AF_INET) -> tuple:
-    """The address of a grader-made listener that never accepts: for connect(), the kernel's
-    handshake is all there is to it (a connection waits in the accept queue until the check ends)."""
-    address = lab.listener(family).getsockname()[:2]
-    lab.transcript.add("grader", "(a listener that nobody accepts on: connect() needs only the kernel's handshake)")
-    return address
-
-
-def _dual(lab, listen: socket.AddressFamily, script=None):
-    """A listener (or, given a script, a reference server) on one loopback; the same port refuses
-    on the other. Returns (address, blocker, hosts); the caller closes the blocker (`with`)."""
-    for _ in range(5):  # the other family's port may be taken by someone else: take another
-        address = _serving(lab, script, family=listen).address if script is not None else _listening(lab, listen)
-        blocker = _refusing(OTHER[listen], address[1])
-        if blocker is not None:
-            first, second = LOOPBACK[OTHER[listen]], LOOPBACK[listen]
-            lab.transcript.add("grader", f"{DUAL} resolves to {first} then {second} (in that order); port "
-                               f"{address[1]} is bound but not listening on {first}: connecting there is refused")
-            return address, blocker, {DUAL: [first, second]}
-    raise RuntimeError("no port was free on both ::1 and 127.0.0.1")
-
-
-def _explain_hang(exc: CallTimedOut, what: str, hint: str) -> CallTimedOut:
-    return CallTimedOut(f"{exc.message}: {what}", hint=hint)
-
-
 # -- connect ---------------------------------------------------------------------------------------------------
 @check(points=1, hint=EVERY_HINT)
 def test_tries_every_address_when_ipv6_comes_second(lab):
     """connect() to a name whose first address (127.0.0.1) refuses connects to its second (::1)"""
-    address, blocker, hosts = _dual(lab, socket.AF_INET6)
+    address, blocker, hosts = shared.dual(lab, socket.AF_INET6)
     with blocker:
-        result = lab.call("connect", DUAL, address[1], 2.5, hosts=hosts)
+        result = lab.call("connect", shared.DUAL, address[1], 2.5, hosts=hosts)
     if result.status == "raised":
-        raise Failure(f"{result.shown} raised {result.error}: {DUAL} resolves to 127.0.0.1 then ::1; 127.0.0.1 "
-                      "refused, and the server was listening on ::1, the next address (an IPv6 one)",
+        raise Failure(f"{result.shown} raised {result.error}: {shared.DUAL} resolves to 127.0.0.1 then ::1; "
+                      "127.0.0.1 refused, and the server was listening on ::1, the next address (an IPv6 one)",
                       expected=f"an AF_INET6 socket connected to {address}", actual=str(result.error),
                       hint=EVERY_HINT)
     _expect_connected(lab, result, socket.AF_INET6, address, hint=EVERY_HINT)
     lab.expect_no_leaks(result)
 
 
-@check(points=0.5, hint=CONNECT_HINT)
+@check(points=0.5, hint=shared.CONNECT_HINT)
 def test_connects_to_localhost(lab):
     """connect("localhost", port) reaches a server listening on localhost's address"""
     infos = socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)
     family = socket.AddressFamily(infos[0][0])
-    address = _listening(lab, family)
+    address = shared.listening(lab, family)
     lab.transcript.add("grader", f"on this machine localhost is {', '.join(i[4][0] for i in infos)}")
     result = lab.call("connect", "localhost", address[1], 2.5)
-    _expect_connected(lab, result, family, address, hint=CONNECT_HINT)
+    _expect_connected(lab, result, family, address, hint=shared.CONNECT_HINT)
 
 
 @check(points=1, hint=CONNECT_TIMEOUT_HINT)
@@ -160,9 +97,9 @@ def test_connect_times_out(lab):
     try:
         result = lab.call("connect", *server.address, SHORT_TIMEOUT, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the server's accept queue was full, so the handshake was never answered; "
-                            f"connect should have given up after {SHORT_TIMEOUT} s", CONNECT_TIMEOUT_HINT) from None
-    _close(result.value)
+        raise explain_hang(exc, "the server's accept queue was full, so the handshake was never answered; "
+                           f"connect should have given up after {SHORT_TIMEOUT} s", CONNECT_TIMEOUT_HINT) from None
+    close_sockets(result.value)
     lab.expect_raises(result, TimeoutError, hint=CONNECT_TIMEOUT_HINT)
     if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
         raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
@@ -175,9 +112,9 @@ def test_connect_times_out(lab):
 @check(points=0.5, hint=LINE_HINT)
 def test_fetch_line_through_a_name_with_two_addresses(lab):
     """fetch_line() to a name whose first address (::1) refuses reads the line from its second"""
-    address, blocker, hosts = _dual(lab, socket.AF_INET, [Send(b"found you\n"), RecvAll()])
+    address, blocker, hosts = shared.dual(lab, socket.AF_INET, [Send(b"found you\n"), RecvAll()])
     with blocker:
-        result = lab.call("fetch_line", DUAL, address[1], hosts=hosts)
+        result = lab.call("fetch_line", shared.DUAL, address[1], hosts=hosts)
     lab.expect_equal(result, b"found you", hint=EVERY_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_HINT)
 
@@ -187,7 +124,7 @@ def test_fetch_line_over_ipv6_one_byte_at_a_time(lab):
     """fetch_line("::1", port) reads a line that arrives one byte at a time"""
     line = b"one byte at a time, over IPv6"
     # Deliberate pacing: one byte per millisecond; faults=True caps every recv at 7 bytes too.
-    server = _serving(lab, [Send(line + b"\n", piece=1, pause=0.001), RecvAll()], family=socket.AF_INET6)
+    server = serving(lab, [Send(line + b"\n", piece=1, pause=0.001), RecvAll()], family=socket.AF_INET6)
     result = lab.call("fetch_line", *server.address, faults=True)
     lab.expect_equal(result, line, hint=LINE_HINT)
 
@@ -196,7 +133,7 @@ def test_fetch_line_over_ipv6_one_byte_at_a_time(lab):
 def test_fetch_line_returns_only_the_first_line(lab):
     r"""fetch_line() returns b"first" for b"first\nsecond\n", b"" for b"\n", and b"hi\r" for b"hi\r\n" """
     for sent, expected in ((b"first\nsecond\n", b"first"), (b"\n", b""), (b"hi\r\n", b"hi\r")):
-        server = _serving(lab, [Send(sent), RecvAll()])
+        server = serving(lab, [Send(sent), RecvAll()])
         result = lab.call("fetch_line", *server.address, faults=True)
         lab.expect_equal(result, expected, hint=LINE_HINT)
 
@@ -205,7 +142,7 @@ def test_fetch_line_returns_only_the_first_line(lab):
 def test_fetch_line_accepts_a_line_of_exactly_max_line(lab):
     """fetch_line(max_line=50) returns a line of exactly 50 bytes, sent in pieces"""
     line = bytes(range(65, 115))  # 50 bytes
-    server = _serving(lab, [Send(line + b"\n", piece=5, pause=0.001), RecvAll()])
+    server = serving(lab, [Send(line + b"\n", piece=5, pause=0.001), RecvAll()])
     result = lab.call("fetch_line", *server.address, kwargs={"max_line": 50}, faults=True)
     if result.status == "raised" and result.error is not None and result.error.is_a(ValueError):
         raise Failure(f"{result.shown} raised {result.error} for a line of exactly max_line=50 bytes",
@@ -218,12 +155,12 @@ def test_fetch_line_rejects_an_endless_dribble(lab):
     """fetch_line(max_line=64) raises ValueError while the server is still sending bytes without a newline"""
     # The server would send 64 KiB, 16 bytes per millisecond: a reader that counts stops after
     # 65 bytes, long before the end; one that waits for a newline gets EOF or a timeout instead.
-    server = _serving(lab, [Send(b"y" * 65536, piece=16, pause=0.001), Stall()])
+    server = serving(lab, [Send(b"y" * 65536, piece=16, pause=0.001), Stall()])
     try:
         result = lab.call("fetch_line", *server.address, kwargs={"timeout": 1.0, "max_line": 64},
                           deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the server kept sending bytes without a newline", MAX_LINE_HINT) from None
+        raise explain_hang(exc, "the server kept sending bytes without a newline", MAX_LINE_HINT) from None
     lab.expect_raises(result, ValueError, hint=MAX_LINE_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_HINT)
 
@@ -231,12 +168,12 @@ def test_fetch_line_rejects_an_endless_dribble(lab):
 @check(points=1, hint=TIMEOUT_HINT)
 def test_fetch_line_times_out_on_a_silent_server(lab):
     """fetch_line(timeout=0.3) raises TimeoutError when the server accepts and says nothing"""
-    server = _serving(lab, [Stall()])
+    server = serving(lab, [Stall()])
     try:
         result = lab.call("fetch_line", *server.address, SHORT_TIMEOUT, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the server accepted and went silent, and fetch_line kept waiting; it should "
-                            f"have raised TimeoutError after about {SHORT_TIMEOUT} s", TIMEOUT_HINT) from None
+        raise explain_hang(exc, "the server accepted and went silent, and fetch_line kept waiting; it should "
+                           f"have raised TimeoutError after about {SHORT_TIMEOUT} s", TIMEOUT_HINT) from None
     lab.expect_raises(result, TimeoutError, hint=TIMEOUT_HINT)
     if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
         raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
@@ -251,7 +188,7 @@ def test_fetch_line_raises_connection_error_on_reset(lab):
     # The reset waits until the student has read b"partial": a reset that overtook the
     # handshake would surface inside connect(), where even a leaky fetch_line has nothing to
     # leak, and one that overtook the data would spare a one-recv fetch_line its b"partial".
-    server = _serving(lab, [Send(b"partial"), AwaitRead(), Reset()])
+    server = serving(lab, [Send(b"partial"), AwaitRead(), Reset()])
     result = lab.call("fetch_line", *server.address, deadline=HANG_DEADLINE)
     lab.expect_raises(result, ConnectionError, hint=RESET_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_HINT)

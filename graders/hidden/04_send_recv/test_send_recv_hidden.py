@@ -10,10 +10,10 @@ payload larger than the buffers between the two ends would block both (by design
 """
 
 import socket
-import threading
-import time
 
 from graders.api import (
+    DEADLINE,
+    HANG_DEADLINE,
     CallTimedOut,
     Close,
     Failure,
@@ -25,13 +25,14 @@ from graders.api import (
     ShutWr,
     Stall,
     check,
+    explain_hang,
+    half_close,
+    serving,
+    show_bytes,
+    wait_until,
 )
-from graders.checking.transcript import describe_difference, show_bytes
+from graders.api import send_recv as shared  # what the public checks of this stage use too
 
-# Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
-DEADLINE = 10.0
-# Why 5 s: for calls that a bug makes hang or spin (a correct one returns in milliseconds).
-HANG_DEADLINE = 5.0
 # Why 3 s: a correct server answers a piece microseconds after it arrives; only a server that
 # waits for something else (the client's EOF) keeps the client waiting this long.
 ANSWER_PATIENCE = 3.0
@@ -43,8 +44,6 @@ SHORT_TIMEOUT = 0.3
 TIMEOUT_SLACK = 2.0
 MIB = 1024 * 1024
 
-SEND_HINT = ("send() returns how many bytes the kernel took, which may be fewer than you gave it: loop "
-             "`while view: sent = sock.send(view); view = view[sent:]` (view = memoryview(data)).")
 EXACT_HINT = ("Loop until you have n bytes, asking recv() only for what is still missing (recv(n - len(got))): "
               "then consecutive calls on one stream each get exactly their own bytes.")
 EDGE_HINT = ("recv_exactly(sock, 0) is b'' at once (no recv at all); a negative n raises ValueError; b'' from "
@@ -58,65 +57,10 @@ TIMEOUT_HINT = ("Pass `timeout` to create_connection (or settimeout before conne
 CLOSE_HINT = "Open the socket with `with ... as sock:`, so that it is closed when a reset raises, too."
 SERVER_HINT = ("Echo each piece as soon as it arrives: data = conn.recv(CHUNK_SIZE); send all of it back; repeat "
                "until b''. Don't collect the client's data until its EOF: a client may wait for each echo.")
-SERVER_CLOSE_HINT = ("Close each client's connection once its EOF came (`with conn:` around the loop): the "
-                     "client waits for YOUR EOF, and gets it only when you close.")
-
-
-# -- helpers (the public checks' file cannot be imported from here) -----------------------------------------
-def _until(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.001)
-    return True
-
-
-def _serving(lab, *scripts, **options):
-    """lab.server(...), returned once its thread serves: a check that ends at once then ends cleanly."""
-    server = lab.server(*scripts, **options)
-    _until(lambda: server.sock.gettimeout() is not None, DEADLINE)
-    return server
-
-
-def _read_from_our_copy(sock: socket.socket, n: int, timeout: float) -> bytes:
-    got = bytearray()
-    sock.settimeout(timeout)
-    try:
-        while len(got) < n:
-            chunk = sock.recv(n - len(got))
-            if not chunk:
-                break
-            got += chunk
-    except OSError:
-        pass
-    return bytes(got)
-
-
-def _expect_bytes(what: str, expected: bytes, actual, *, hint: str) -> None:
-    if not isinstance(actual, (bytes, bytearray)):
-        raise Failure(f"{what}: not bytes", expected=show_bytes(expected), actual=repr(actual), hint=hint)
-    if bytes(actual) != expected:
-        raise Failure(f"{what}: {len(actual)} of {len(expected)} bytes", expected=show_bytes(expected),
-                      actual=show_bytes(bytes(actual)) + "\n" + describe_difference(expected, bytes(actual)),
-                      hint=hint)
-
-
-def _explain_hang(exc: CallTimedOut, what: str, hint: str) -> CallTimedOut:
-    return CallTimedOut(f"{exc.message}: {what}", hint=hint)
-
-
-def _shut_our_side(sock: socket.socket) -> None:
-    """Our FIN behind what the student sent: the peer stops reading even if bytes are missing."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 # -- send_all -----------------------------------------------------------------------------------------------
-@check(points=1, hint=SEND_HINT)
+@check(points=1, hint=shared.SEND_HINT)
 def test_send_all_to_a_slow_reader(lab):
     """send_all(sock, 256 KiB) delivers every byte to a peer that reads late (send() returns short counts)"""
     data = bytes(range(256)) * 1024
@@ -128,22 +72,22 @@ def test_send_all_to_a_slow_reader(lab):
     sock.settimeout(DEADLINE)
     lab.transcript.add("grader", "the student's socket: SO_SNDBUF 16 KiB, timeout 10 s (send() may return short)")
     result = lab.call("send_all", sock, data, no_sendall=True)
-    lab.returned(result, hint=SEND_HINT)
-    _shut_our_side(sock)
+    lab.returned(result, hint=shared.SEND_HINT)
+    half_close(sock)
     peer.wait(DEADLINE)
-    _expect_bytes("send_all returned, but the slow reader did not receive everything", data, peer.received,
-                  hint=SEND_HINT)
+    shared.expect_bytes("send_all returned, but the slow reader did not receive everything", data, peer.received,
+                        hint=shared.SEND_HINT)
 
 
-@check(points=0.5, hint=SEND_HINT)
+@check(points=0.5, hint=shared.SEND_HINT)
 def test_send_all_of_nothing(lab):
     """send_all(sock, b"") returns at once and sends nothing"""
     peer, sock = lab.connection([RecvAll()])
     result = lab.call("send_all", sock, b"", no_sendall=True, deadline=HANG_DEADLINE)
-    lab.returned(result, hint=SEND_HINT)
-    _shut_our_side(sock)
+    lab.returned(result, hint=shared.SEND_HINT)
+    half_close(sock)
     peer.wait(DEADLINE)
-    _expect_bytes("send_all(sock, b'') sent something", b"", peer.received, hint=SEND_HINT)
+    shared.expect_bytes("send_all(sock, b'') sent something", b"", peer.received, hint=shared.SEND_HINT)
     lab.expect_args_open(result)
 
 
@@ -156,7 +100,7 @@ def test_recv_exactly_reads_consecutive_messages(lab):
     for n, expected in ((4, b"HEAD"), (10, b"0123456789")):
         result = lab.call("recv_exactly", sock, n, faults=True, deadline=HANG_DEADLINE)
         lab.expect_equal(result, expected, hint=EXACT_HINT)
-    left = _read_from_our_copy(sock, 5, 2.0)
+    left = shared.read_from_our_copy(sock, 5, 2.0)
     lab.transcript.add("grader", f"read what recv_exactly left in the socket: {len(left)} bytes", left)
     if left != b"tail!":
         raise Failure("recv_exactly read past what it was asked for: the rest of the stream is not in the socket",
@@ -170,8 +114,8 @@ def test_recv_exactly_edge_cases(lab):
     try:
         result = lab.call("recv_exactly", sock, 0, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "0 bytes are already all there: return b'' without calling recv()",
-                            EDGE_HINT) from None
+        raise explain_hang(exc, "0 bytes are already all there: return b'' without calling recv()",
+                           EDGE_HINT) from None
     lab.expect_equal(result, b"", hint=EDGE_HINT)
     result = lab.call("recv_exactly", sock, -1, deadline=HANG_DEADLINE)
     lab.expect_raises(result, ValueError, hint=EDGE_HINT)
@@ -179,7 +123,7 @@ def test_recv_exactly_edge_cases(lab):
     try:
         result = lab.call("recv_exactly", sock, 8, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the peer closed without sending anything", EDGE_HINT) from None
+        raise explain_hang(exc, "the peer closed without sending anything", EDGE_HINT) from None
     lab.expect_raises(result, EOFError, hint=EDGE_HINT)
     lab.expect_args_open(result)
 
@@ -191,8 +135,8 @@ def test_recv_exactly_a_large_block(lab):
     _peer, sock = lab.connection([Send(block + b"NEXT")])
     result = lab.call("recv_exactly", sock, MIB)
     got = lab.returned(result, hint=EXACT_HINT)
-    _expect_bytes(f"{result.shown} returned the wrong bytes", block, got, hint=EXACT_HINT)
-    left = _read_from_our_copy(sock, 4, 2.0)
+    shared.expect_bytes(f"{result.shown} returned the wrong bytes", block, got, hint=EXACT_HINT)
+    left = shared.read_from_our_copy(sock, 4, 2.0)
     if left != b"NEXT":
         raise Failure("recv_exactly read past the 1 MiB it was asked for", expected="b'NEXT' still waiting",
                       actual=repr(left), hint=EXACT_HINT)
@@ -208,8 +152,8 @@ def test_recv_all_of_nothing_and_of_a_lot(lab):
     data = bytes(range(256)) * 4096
     _peer, sock = lab.connection([Send(data, piece=65536), ShutWr()], family=socket.AF_INET6)
     result = lab.call("recv_all", sock, deadline=DEADLINE)
-    _expect_bytes(f"{result.shown} returned the wrong bytes", data, lab.returned(result, hint=ALL_HINT),
-                  hint=ALL_HINT)
+    shared.expect_bytes(f"{result.shown} returned the wrong bytes", data, lab.returned(result, hint=ALL_HINT),
+                        hint=ALL_HINT)
     lab.expect_args_open(result)
 
 
@@ -218,16 +162,16 @@ def test_recv_all_of_nothing_and_of_a_lot(lab):
 def test_echo_client_large_and_empty_payloads(lab):
     """echo_client() returns a 1 MiB echo whole, and b"" for an empty payload"""
     payload = bytes(range(256)) * 4096
-    server = _serving(lab, [RecvAll(), Send(payload), Close()])
+    server = serving(lab, [RecvAll(), Send(payload), Close()])
     result = lab.call("echo_client", *server.address, payload, 2.0)
-    _expect_bytes(f"{result.shown} did not return the whole echo", payload, lab.returned(result, hint=CLIENT_HINT),
-                  hint=CLIENT_HINT)
-    server = _serving(lab, [RecvAll(), Close()])
+    shared.expect_bytes(f"{result.shown} did not return the whole echo", payload, lab.returned(result, hint=CLIENT_HINT),
+                        hint=CLIENT_HINT)
+    server = serving(lab, [RecvAll(), Close()])
     try:
         result = lab.call("echo_client", *server.address, b"", 2.0, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "with nothing to send, shut down the sending side at once and read the EOF",
-                            CLIENT_HINT) from None
+        raise explain_hang(exc, "with nothing to send, shut down the sending side at once and read the EOF",
+                           CLIENT_HINT) from None
     lab.expect_equal(result, b"", hint=CLIENT_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_HINT)
 
@@ -236,7 +180,7 @@ def test_echo_client_large_and_empty_payloads(lab):
 def test_echo_client_over_ipv6(lab):
     """echo_client("::1", port, payload) talks to an echo server listening on ::1"""
     payload = b"echo over IPv6, please"
-    server = _serving(lab, [RecvAll(), Send(payload), Close()], family=socket.AF_INET6)
+    server = serving(lab, [RecvAll(), Send(payload), Close()], family=socket.AF_INET6)
     result = lab.call("echo_client", *server.address, payload, 2.0)
     lab.expect_equal(result, payload, hint=CLIENT_HINT)
 
@@ -244,12 +188,12 @@ def test_echo_client_over_ipv6(lab):
 @check(points=0.5, hint=TIMEOUT_HINT)
 def test_echo_client_times_out_on_a_silent_server(lab):
     """echo_client(..., timeout=0.3) raises TimeoutError when the server reads everything and never answers"""
-    server = _serving(lab, [RecvAll(), Stall()])
+    server = serving(lab, [RecvAll(), Stall()])
     try:
         result = lab.call("echo_client", *server.address, b"anyone there?", SHORT_TIMEOUT, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "the server read the payload and went silent, and echo_client kept waiting; it "
-                            f"should have raised TimeoutError after about {SHORT_TIMEOUT} s", TIMEOUT_HINT) from None
+        raise explain_hang(exc, "the server read the payload and went silent, and echo_client kept waiting; it "
+                           f"should have raised TimeoutError after about {SHORT_TIMEOUT} s", TIMEOUT_HINT) from None
     lab.expect_raises(result, TimeoutError, hint=TIMEOUT_HINT)
     if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
         raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
@@ -261,7 +205,7 @@ def test_echo_client_times_out_on_a_silent_server(lab):
 @check(points=0.5, hint=CLOSE_HINT)
 def test_echo_client_closes_its_socket_on_a_reset(lab):
     """echo_client() raises a ConnectionError and leaves no socket open when the server resets"""
-    server = _serving(lab, [RecvAll(), Reset()])
+    server = serving(lab, [RecvAll(), Reset()])
     result = lab.call("echo_client", *server.address, b"reset me", 2.0, deadline=HANG_DEADLINE)
     lab.expect_raises(result, ConnectionError, hint="Let ConnectionResetError propagate: it is a ConnectionError.")
     lab.expect_no_leaks(result, hint=CLOSE_HINT)
@@ -276,14 +220,14 @@ def test_echo_server_echoes_each_piece_as_it_comes(lab):
     client = lab.client(listener.getsockname()[:2],
                         [Send(b"ping? "), Recv(6), Send(b"pong!"), Recv(5), ShutWr(), RecvAll()], name="client")
     # Either the client's script runs to its end, or the server's call ends (a stub, a crash).
-    _until(lambda: client.finished.is_set() or pending.done(), ANSWER_PATIENCE)
+    wait_until(lambda: client.finished.is_set() or pending.done(), ANSWER_PATIENCE)
     stuck = not (client.finished.is_set() or pending.done())
     if stuck:
         client.shutdown()  # unblocks the server, so that its call can be collected
     try:
         result = pending.wait()
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "echo_server did not return after its client", SERVER_HINT) from None
+        raise explain_hang(exc, "echo_server did not return after its client", SERVER_HINT) from None
     if stuck:
         raise Failure("the client sent b'ping? ' and waited for its echo, which never came: the server was "
                       "waiting for more (or for the client's EOF) before echoing",
@@ -291,7 +235,7 @@ def test_echo_server_echoes_each_piece_as_it_comes(lab):
                       actual=f"{show_bytes(bytes(client.received))} after {ANSWER_PATIENCE:g} s", hint=SERVER_HINT)
     lab.returned(result, hint=SERVER_HINT)
     client.wait(DEADLINE)  # the server has returned: its close ends the client's script
-    _expect_bytes("the client did not get its bytes back", b"ping? pong!", client.received, hint=SERVER_HINT)
+    shared.expect_bytes("the client did not get its bytes back", b"ping? pong!", client.received, hint=SERVER_HINT)
 
 
 @check(points=0.5, hint=SERVER_HINT)
@@ -308,21 +252,21 @@ def test_echo_server_serves_three_clients_over_ipv6(lab):
         clients.append(client)
         # The next client comes once this one has its EOF (a correct server gives it in
         # milliseconds), or once the server's call has ended (a stub, a crash).
-        _until(lambda c=client: c.finished.is_set() or pending.done(), ANSWER_PATIENCE)
+        wait_until(lambda c=client: c.finished.is_set() or pending.done(), ANSWER_PATIENCE)
         if pending.done():
             break
     try:
         result = pending.wait()
     except CallTimedOut as exc:
-        raise _explain_hang(exc, "echo_server did not return after serving its 3 clients", SERVER_HINT) from None
+        raise explain_hang(exc, "echo_server did not return after serving its 3 clients", SERVER_HINT) from None
     lab.returned(result, hint=SERVER_HINT)
     if len(clients) < len(payloads):
         raise Failure(f"echo_server(listener, 3) returned after {len(clients)} client(s)",
                       expected="3 clients served, one after another", hint=SERVER_HINT)
     for i, (client, payload) in enumerate(zip(clients, payloads, strict=True), 1):
         client.wait(DEADLINE)  # the server has returned: every client has its EOF, or is about to
-        _expect_bytes(f"client {i} did not get its bytes back", payload, client.received, hint=SERVER_HINT)
+        shared.expect_bytes(f"client {i} did not get its bytes back", payload, client.received, hint=SERVER_HINT)
         if not client.saw_eof:
-            raise Failure(f"client {i} got no EOF after its echo", hint=SERVER_CLOSE_HINT)
+            raise Failure(f"client {i} got no EOF after its echo", hint=shared.SERVER_CLOSE_HINT)
     lab.expect_args_open(result)
-    lab.expect_no_leaks(result, hint=SERVER_CLOSE_HINT)
+    lab.expect_no_leaks(result, hint=shared.SERVER_CLOSE_HINT)

@@ -9,20 +9,11 @@ from graders.api import (
     RecvAll,
     Send,
     check,
-    describe_difference,
+    decode_frames,
     encode_frame,
     show_bytes,
 )
-from graders.checking.protocols import decode_frames
-
-# Why 0.5 s: only where every byte a correct solution needs is in the kernel before the
-# call: a correct solution never waits, a believer of hostile lengths ends in TimeoutError.
-NO_WAIT_TIMEOUT = 0.5
-# Why 5 s: bounds buggy code waiting for bytes that never come, where correct code waits
-# only for a peer that is sending.
-PEER_TIMEOUT = 5.0
-# Why 32 MiB: a correct recv_frame allocates nothing for a refused length.
-ALLOCATION_LIMIT_KB = 32 * 1024
+from graders.api import framing as shared  # what the public checks of this stage use too
 
 LOOP_HINT = ("recv(n) returns whatever has arrived, 1 to n bytes, wherever the sender's segments were cut: "
              "loop until you have the 4 header bytes, then until you have the whole payload.")
@@ -44,60 +35,12 @@ def _loopback_family() -> socket.AddressFamily:
         return socket.AF_INET
 
 
-def _shown(value):
-    if value is None:
-        return "None"
-    return show_bytes(value) if isinstance(value, bytes) else repr(value)
-
-
 def _expect_frame(lab, sock, expected, *, context, hint):
-    result = lab.call("recv_frame", sock)
-    value = lab.returned(result, hint=hint)
-    if value != expected:
-        diff = ""
-        if isinstance(value, bytes) and isinstance(expected, bytes) and max(len(value), len(expected)) > 48:
-            diff = "\n" + describe_difference(expected, value)
-        raise Failure(f"recv_frame returned the wrong payload {context}", expected=_shown(expected),
-                      actual=_shown(value) + diff, hint=hint)
-
-
-def _show_lines(lines) -> str:
-    """A list of yielded lines for a message, long lines summarised."""
-    if not isinstance(lines, list):
-        return repr(lines)
-    shown = []
-    for line in lines:
-        text = repr(line)
-        if len(text) > 60:
-            text = text[:40] + "…" + (f" ({len(line)} characters)" if isinstance(line, str) else "")
-        shown.append(text)
-    if len(shown) > 8:
-        shown = shown[:6] + [f"… {len(shown) - 6} more"]
-    return "[" + ", ".join(shown) + "]"
-
-
-def _first_difference(expected: list, got) -> str:
-    if not isinstance(got, list):
-        return ""
-    for index, (want, have) in enumerate(zip(expected, got, strict=False)):
-        if want != have:
-            return f"\nfirst difference: line {index + 1} is {_show_lines([have])[1:-1]}, not {want!r}"
-    return f"\n{len(got)} lines instead of {len(expected)}" if len(got) != len(expected) else ""
-
-
-def _lines_then_error(result):
-    if result.status == "raised":
-        return [], result.error
-    return result.value, result.error_after_items
+    shared.expect_frame(lab, sock, expected, message=f"recv_frame returned the wrong payload {context}", hint=hint)
 
 
 def _expect_lines(lab, result, expected, *, given, hint=None):
-    items = lab.returned(result, hint=hint)
-    error = result.error_after_items
-    if error is not None or items != expected:
-        raise Failure(f"read_lines yielded the wrong lines {given}", expected=_show_lines(expected),
-                      actual=_show_lines(items) + (f", then raised {error}" if error
-                                                else _first_difference(expected, items)), hint=hint)
+    shared.expect_lines(lab, result, expected, message=f"read_lines yielded the wrong lines {given}", hint=hint)
 
 
 # -- recv_frame --------------------------------------------------------------------------------
@@ -111,7 +54,7 @@ def test_recv_frame_split_at_every_position(lab):
     script = [Send(frame, piece=k, barrier=True) for k in range(1, len(frame))] + [Close()]
     # Over IPv6 where the machine has ::1: the same code must work for either family.
     _, sock = lab.connection(script, family=_loopback_family())
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     for k in range(1, len(frame)):
         where = "header" if k < 4 else "payload"
         _expect_frame(lab, sock, payload, hint=LOOP_HINT,
@@ -126,7 +69,7 @@ def test_recv_frame_many_glued_frames(lab):
     sizes = [0, 1, 2, 3, 4, 5, 255, 256, 257, 1000, 0, 65535, 65536, 65537, 7, 0]
     payloads = [bytes((i * 7 + n) % 256 for n in range(size)) for i, size in enumerate(sizes)]
     _, sock = lab.connection([Send(b"".join(encode_frame(p) for p in payloads)), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     for index, payload in enumerate(payloads, 1):
         _expect_frame(lab, sock, payload, context=f"for frame {index} of 16 ({len(payload)} bytes)",
                       hint="Never take the next frame's bytes; an empty frame is b'', not None.")
@@ -140,7 +83,7 @@ def test_recv_frame_reads_large_frame(lab):
     # A 64 KiB receive buffer: however fast the machine, the payload arrives in many reads.
     _, sock = lab.connection([Send(encode_frame(big) + encode_frame(b"next")), Close()],
                              student_rcvbuf=65536)
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_frame(lab, sock, big, context="for a 3 MB frame", hint=LOOP_HINT)
     _expect_frame(lab, sock, b"next", context="for the small frame after the 3 MB one", hint=LOOP_HINT)
 
@@ -151,11 +94,11 @@ def test_recv_frame_eof_at_every_position(lab):
     frame = encode_frame(b"torn!")
     for cut in range(1, len(frame)):
         _, sock = lab.connection([Send(frame[:cut]), Close()])
-        sock.settimeout(PEER_TIMEOUT)
+        sock.settimeout(shared.PEER_TIMEOUT)
         result = lab.call("recv_frame", sock)
         where = f"{cut} of the 4 header bytes" if cut < 4 else f"the header and {cut - 4} of 5 payload bytes"
         if result.status == "returned" or not result.error.is_a(EOFError):
-            got = f"returned {_shown(result.value)}" if result.status == "returned" else f"raised {result.error}"
+            got = f"returned {shared.show_payload(result.value)}" if result.status == "returned" else f"raised {result.error}"
             raise Failure(f"the peer closed after {where}: recv_frame {got}", expected="EOFError",
                           hint=EOF_HINT)
 
@@ -164,19 +107,19 @@ def test_recv_frame_eof_at_every_position(lab):
 def test_recv_frame_refuses_4_gib_length(lab):
     """recv_frame raises ValueError at once, allocating nothing, for a header of FF FF FF FF"""
     peer, sock = lab.connection([Send(b"\xff\xff\xff\xff")], family=_loopback_family())  # then silence
-    peer.wait(PEER_TIMEOUT)
-    sock.settimeout(NO_WAIT_TIMEOUT)
+    peer.wait(shared.PEER_TIMEOUT)
+    sock.settimeout(shared.NO_WAIT_TIMEOUT)
     # No fresh worker needed: the baseline is the worker's peak so far (tens of MiB at
     # most), and code that touches the 4 GiB announced grows far past it.
     result = lab.call("recv_frame", sock)
     lab.expect_seen(result)
-    if result.rss_growth_kb > ALLOCATION_LIMIT_KB:
+    if result.rss_growth_kb > shared.ALLOCATION_LIMIT_KB:
         raise Failure(f"recv_frame's memory grew by {result.rss_growth_kb // 1024} MiB for a header "
                       "announcing 4 GiB", expected="ValueError before any allocation",
                       actual=str(result.error) if result.error else "returned")
     if result.status == "raised" and result.error.is_a(TimeoutError):
         raise Failure("recv_frame believed a header announcing 4 GiB: it waited for the payload until the "
-                      f"socket's {NO_WAIT_TIMEOUT:g} s timeout instead of raising ValueError at once")
+                      f"socket's {shared.NO_WAIT_TIMEOUT:g} s timeout instead of raising ValueError at once")
     if result.status == "raised" and result.error.is_a(MemoryError):
         raise Failure("recv_frame tried to allocate the 4 GiB the header announced (MemoryError)")
     lab.expect_raises(result, ValueError)
@@ -195,19 +138,9 @@ def test_send_frame_to_slow_reader(lab):
     lab.returned(lab.call("send_frame", sock, payload), hint=SEND_HINT)
     sock.shutdown(socket.SHUT_WR)  # our copy of the student's socket: the peer now sees EOF
     peer.wait(10.0)
-    expected, got = encode_frame(payload), bytes(peer.received)
-    if got != expected:
-        hint = None
-        if len(got) < len(expected) and expected.startswith(got):
-            message = f"the slow reader received only {len(got)} of the {len(expected)} bytes of the frame"
-        elif got[:4] != expected[:4]:
-            message = (f"the slow reader received a wrong header: {got[:4].hex(' ') or 'nothing'} instead of "
-                       f"{expected[:4].hex(' ')} (the length, 4 bytes, big-endian)")
-            hint = "The length prefix is struct.pack('!I', len(payload)): 4 bytes, big-endian."
-        else:
-            message = "the slow reader received the wrong bytes"
-        raise Failure(message, expected=show_bytes(expected),
-                      actual=show_bytes(got) + "\n" + describe_difference(expected, got), hint=hint)
+    shared.expect_received_frame(encode_frame(payload), bytes(peer.received), "the slow reader", detail=False,
+                                 header_hint="The length prefix is struct.pack('!I', len(payload)): 4 bytes, "
+                                 "big-endian.")
 
 
 @check(points=0.5, hint="Each call sends one whole frame: 4-byte big-endian length, then the payload. "
@@ -221,7 +154,7 @@ def test_send_frame_several_frames(lab):
         lab.returned(result)
         lab.expect_args_open(result)
     sock.shutdown(socket.SHUT_WR)
-    peer.wait(PEER_TIMEOUT)
+    peer.wait(shared.PEER_TIMEOUT)
     frames, rest = decode_frames(bytes(peer.received))
     if frames != payloads or rest:
         raise Failure("the peer could not read back the three frames",
@@ -239,7 +172,7 @@ def test_read_lines_split_at_every_position(lab):
     data = (text + "\n").encode()
     script = [Send(data, piece=k, barrier=True) for k in range(1, len(data))] + [Close()]
     _, sock = lab.connection(script, family=_loopback_family())
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, consume=True), [text] * (len(data) - 1),
                   given=f"for {len(data) - 1} copies of {text!r}, cut at every byte position")
 
@@ -249,14 +182,14 @@ def test_read_lines_split_at_every_position(lab):
 def test_read_lines_max_line_boundary(lab):
     """read_lines allows a line of exactly max_line bytes and refuses max_line + 1 (bytes, not characters)"""
     _, sock = lab.connection([Send("€€€x\n€€€xy\n".encode()), Close()])
-    sock.settimeout(PEER_TIMEOUT)
-    lines, error = _lines_then_error(lab.call("read_lines", sock, kwargs={"max_line": 10}, consume=True))
+    sock.settimeout(shared.PEER_TIMEOUT)
+    lines, error = shared.lines_then_error(lab.call("read_lines", sock, kwargs={"max_line": 10}, consume=True))
     if lines != ["€€€x"] or error is None or not error.is_a(ValueError):
         raise Failure("read_lines(sock, max_line=10) given '€€€x' (10 bytes) and '€€€xy' (11 bytes)",
                       expected="'€€€x' yielded, then ValueError",
-                      actual=f"yielded {_show_lines(lines)}" + (f", then raised {error}" if error else ", no error"))
+                      actual=f"yielded {shared.show_lines(lines)}" + (f", then raised {error}" if error else ", no error"))
     _, sock = lab.connection([Send(b"0123456789"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, kwargs={"max_line": 10}, consume=True), ["0123456789"],
                   given="for an unterminated last line of exactly max_line=10 bytes")
 
@@ -265,7 +198,7 @@ def test_read_lines_max_line_boundary(lab):
 def test_read_lines_blank_lines_and_carriage_returns(lab):
     """read_lines keeps empty lines and the "\\r" of "\\r\\n" endings"""
     _, sock = lab.connection([Send(b"\nfirst\r\n\n\nlast\n"), Close()])
-    sock.settimeout(PEER_TIMEOUT)
+    sock.settimeout(shared.PEER_TIMEOUT)
     _expect_lines(lab, lab.call("read_lines", sock, consume=True), ["", "first\r", "", "", "last"],
                   given="for b'\\nfirst\\r\\n\\n\\nlast\\n'")
 
@@ -277,11 +210,11 @@ def test_read_lines_rejects_invalid_utf8(lab):
     for data, good, what in ((b"good\n\xff\xfe bad\n", "good", "a line holding the bytes ff fe"),
                              (b"ok\ncaf\xc3", "ok", "a last line ending in half of an '\u00e9'")):
         _, sock = lab.connection([Send(data), Close()])
-        sock.settimeout(PEER_TIMEOUT)
-        lines, error = _lines_then_error(lab.call("read_lines", sock, consume=True))
+        sock.settimeout(shared.PEER_TIMEOUT)
+        lines, error = shared.lines_then_error(lab.call("read_lines", sock, consume=True))
         # The valid line before may or may not come out first (a decoder fed whole chunks
         # raises before it): what matters is that the bad bytes are refused, not replaced.
         if lines not in ([], [good]) or error is None or not error.is_a(UnicodeDecodeError, ValueError):
             raise Failure(f"read_lines given {what}",
                           expected=f"at most {good!r} yielded, then UnicodeDecodeError",
-                          actual=f"yielded {_show_lines(lines)}" + (f", then raised {error}" if error else ", no error"))
+                          actual=f"yielded {shared.show_lines(lines)}" + (f", then raised {error}" if error else ", no error"))

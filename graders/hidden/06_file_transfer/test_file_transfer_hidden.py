@@ -12,11 +12,10 @@ import os
 import random
 import socket
 import threading
-import time
-from functools import cache
 from pathlib import Path
 
 from graders.api import (
+    DEADLINE,
     CallTimedOut,
     Failure,
     Recv,
@@ -27,24 +26,15 @@ from graders.api import (
     Stall,
     check,
     describe_difference,
+    encode_file_header,
+    file_message,
+    unread_bytes,
+    wait_until,
 )
-from graders.checking.peers import unread_bytes
-from graders.checking.protocols import encode_file_header, file_message
+from graders.api import file_transfer as shared  # what the public checks of this stage use too
 
-# Why 10 s: what a correct solution does here takes milliseconds; this bounds a hang only.
-DEADLINE = 10.0
-# Why 5 s: for calls that a correct solution ends in milliseconds and a wrong one never
-# ends (it waits for bytes that are not coming): five seconds tell the two apart as well as ten.
-SHORT_DEADLINE = 5.0
 # Why 0.3 s: a socket timeout a correct solution waits out in full; short, to keep the stage fast.
 SHORT_TIMEOUT = 0.3
-BLOCK = 1 << 20
-BIG_MIB = 128
-MEMORY_LIMIT_KB = 32 * 1024
-# Why 30 s: 128 MiB takes a correct solution well under a second (a few on a loaded machine);
-# this bounds a hang, below the check's own 90 s backstop.
-BIG_DEADLINE = 30.0
-BIG_BACKSTOP = 90.0
 
 SPLIT_HINT = ("recv(n) returns whatever has arrived, 1 to n bytes, cut anywhere: in the middle of the length, "
               "of the name, of the size, of the digest. Read every field with a loop that asks for the bytes "
@@ -70,138 +60,11 @@ ENDLESS_HINT = ("Bound the answer line: an answer longer than MAX_ANSWER bytes w
 UPLOAD_HINT = ("upload: `with socket.create_connection((host, port), timeout=timeout) as sock: send_file(sock, "
                "path)` — create_connection tries IPv6 and IPv4 addresses, the timeout bounds every later call, "
                "and the with closes the socket however send_file ends.")
+NOTHING_ELSE_HINT = "Rename the temporary file to the final name (os.replace); leave nothing else."
+ANSWER_OK_HINT = "After os.replace(), send exactly b'OK\\n'."
 SERVE_HINT = ("For each client: accept, `with conn:` (closed on every path), conn.settimeout(...), then "
               "try: saved.append(receive_file(conn, dest_dir)) except TransferError: continue. receive_file must "
               "turn every failure — EOF, reset, bad name, wrong digest — into TransferError.")
-
-
-# -- helpers (the public checks have the same ones) -------------------------------------------------------------
-def _until(predicate, timeout: float = DEADLINE) -> bool:
-    """Polls `predicate` every few ms until it holds or `timeout` passes (never a fixed sleep)."""
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.002)
-    return True
-
-
-def _tree(roots: dict[str, Path], skip: Path | None = None) -> dict[str, str]:
-    """Every file and directory under each root (dotfiles too), named "<label>/<relative path>"."""
-    out: dict[str, str] = {}
-    for label, root in roots.items():
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if Path(dirpath) / d != skip]
-            for name in dirnames + filenames:
-                path = Path(dirpath) / name
-                shown = f"{label}/{path.relative_to(root)}"
-                st = path.lstat()
-                if path.is_symlink():
-                    out[shown] = f"a symlink to {os.readlink(path)}"
-                elif path.is_dir():
-                    out[shown] = "a directory"
-                else:
-                    out[shown] = f"{st.st_size} bytes, sha256 {_fingerprint(path, st.st_size)}"
-    return out
-
-
-def _fingerprint(path: Path, size: int) -> str:
-    if size > BLOCK:
-        return "(not computed for a big file)"
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:12] + "…"
-    except OSError as exc:  # a file the student made unreadable: still a change worth showing
-        return f"(unreadable: {exc.strerror})"
-
-
-def _changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    changes = [f"new: {p} ({after[p]})" + (" — a leftover temporary file?" if Path(p).name.startswith(".") else "")
-               for p in sorted(after.keys() - before.keys())]
-    changes += [f"gone: {p} (was {before[p]})" for p in sorted(before.keys() - after.keys())]
-    changes += [f"changed: {p} (was {before[p]}; now {after[p]})"
-                for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
-    return changes
-
-
-def _expect_untouched(before: dict[str, str], after: dict[str, str], what: str, *, hint: str) -> None:
-    changes = _changes(before, after)
-    if changes:
-        raise Failure(f"{what}, but the disk changed:\n  " + "\n  ".join(changes),
-                      expected="no file created, changed or removed anywhere", actual=f"{len(changes)} change(s)",
-                      hint=hint)
-
-
-def _answer(peer, student: socket.socket) -> list[bytes]:
-    """The lines the peer received. Half-closes the grader's copy first: an answer not yet sent never comes."""
-    try:
-        student.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    peer.wait(DEADLINE)
-    return list(peer.lines)
-
-
-def _call_receive(lab, student: socket.socket, dest, *, what: str, hint: str, **options):
-    """receive_file(student, dest); a hang becomes a Failure that says what had arrived."""
-    try:
-        return lab.call("receive_file", student, dest, deadline=SHORT_DEADLINE, **options)
-    except CallTimedOut as exc:
-        raise CallTimedOut(f"{exc.message}, although {what} had arrived: it is waiting for bytes that will never "
-                           "come", hint=hint) from None
-
-
-def _expect_saved(lab, result, peer, student: socket.socket, dest: Path, name: str, content: bytes,
-                  before: dict[str, str], *, hint: str) -> None:
-    """receive_file returned dest/name, saved `content` there, answered OK, created nothing else."""
-    value = lab.returned(result, hint=hint)
-    lab.expect_args_open(result)
-    lines = _answer(peer, student)
-    final = dest / name
-    if not isinstance(value, (str, os.PathLike)) or Path(value) != final:
-        raise Failure(f"{result.shown} returned the wrong value", expected=repr(final), actual=repr(value),
-                      hint="Return the final path: Path(dest_dir) / name.")
-    if not final.is_file():
-        raise Failure(f"{result.shown} returned {final} but there is no such file", hint=hint)
-    saved = final.read_bytes()
-    if saved != content:
-        raise Failure(f"the file saved as {name!r} is not the content that was sent",
-                      expected=f"{len(content)} bytes", actual=describe_difference(content, saved), hint=hint)
-    expected_tree = dict(before)
-    expected_tree[f"dest_dir/{name}"] = _tree({"dest_dir": dest})[f"dest_dir/{name}"]
-    changes = _changes(expected_tree, _tree({"dest_dir": dest}))
-    if changes:
-        raise Failure("the file was saved, but dest_dir holds something else too:\n  " + "\n  ".join(changes),
-                      hint="Rename the temporary file to the final name (os.replace); leave nothing else.")
-    if lines != [b"OK"]:
-        raise Failure("the file was saved but the sender did not get the answer b'OK\\n'",
-                      expected="[b'OK']", actual=repr(lines), hint="After os.replace(), send exactly b'OK\\n'.")
-
-
-def _expect_refused(lab, result, peer, student: socket.socket, what: str, *, hint: str,
-                    answer: bool = True, changes: list[str] = ()) -> None:
-    """receive_file raised TransferError and (where the connection allows) answered ERR."""
-    if result.status == "returned":
-        lines = _answer(peer, student)
-        written = ("; on disk:\n  " + "\n  ".join(changes)) if changes else ""
-        raise Failure(f"{what} was accepted: {result.shown} returned {result.value!r}{written}",
-                      expected="b'ERR <reason>\\n' answered and TransferError raised",
-                      actual=f"answered {lines!r}", hint=hint)
-    lab.expect_raises(result, "TransferError", hint=hint + " Whatever went wrong, raise TransferError "
-                      "(chain the original: `raise TransferError(...) from exc`).")
-    lab.expect_args_open(result)
-    if answer:
-        lines = _answer(peer, student)
-        if not lines or not lines[0].startswith(b"ERR"):
-            raise Failure(f"{what} raised TransferError but the sender was not told",
-                          expected="the answer line b'ERR <reason>\\n'", actual=repr(lines),
-                          hint="Send b'ERR <reason>\\n' before raising: the sender is waiting for an answer.")
-
-
-def _file(lab, name: str, content: bytes) -> Path:
-    path = lab.tmpdir() / name
-    path.write_bytes(content)
-    return path
 
 
 # -- receive_file ----------------------------------------------------------------------------------------------
@@ -214,10 +77,11 @@ def test_receives_with_short_reads_over_ipv6(lab):
     # caught by the public checks, this one is about short reads.
     peer, student = lab.connection([Send(file_message("short reads.dat", content)), ShutWr(), RecvLine()],
                                    family=socket.AF_INET6)
-    before = _tree({"dest_dir": dest})
+    before = shared.tree({"dest_dir": dest})
     # faults=True: every recv in the student's code gets at most a few bytes, as TCP allows.
-    result = _call_receive(lab, student, dest, what="the whole upload", hint=SPLIT_HINT, faults=True)
-    _expect_saved(lab, result, peer, student, dest, "short reads.dat", content, before, hint=SPLIT_HINT)
+    result = shared.call_receive(lab, student, dest, what="the whole upload", hint=SPLIT_HINT, why="", faults=True)
+    shared.expect_saved(lab, result, peer, student, dest, "short reads.dat", content, before, hint=SPLIT_HINT,
+                        list_dest=False, nothing_else_hint=NOTHING_ELSE_HINT, ok_hint=ANSWER_OK_HINT)
 
 
 @check(points=0.5, hint=SPLIT_HINT)
@@ -234,9 +98,9 @@ def test_receives_a_header_split_anywhere(lab):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(upload[:cut])
         lab.transcript.add(peer.name, f"sent the first {cut} bytes", upload[:cut])
-        pending = lab.start("receive_file", student, str(dest), deadline=SHORT_DEADLINE)
+        pending = lab.start("receive_file", student, str(dest), deadline=shared.SHORT_DEADLINE)
         # The rest goes once the student has read the first piece: two recv()s at least.
-        _until(lambda s=student, p=pending: unread_bytes(s) == 0 or p.done(), SHORT_DEADLINE)
+        wait_until(lambda s=student, p=pending: unread_bytes(s) == 0 or p.done(), shared.SHORT_DEADLINE)
         sock.sendall(upload[cut:])
         sock.shutdown(socket.SHUT_WR)  # done sending: a receiver that lost bytes fails at once, not by a hang
         lab.transcript.add(peer.name, f"sent the other {len(upload) - cut} bytes, then FIN", upload[cut:])
@@ -266,15 +130,7 @@ def test_refuses_more_unsafe_names(lab):
     (dest / "sub").mkdir(parents=True)
     places = {"dest_dir": dest, "dest_dir's parent": root}
     names: list[str | bytes] = ["", "/", "\\", "..\\x", "sub/../x", "x\0", b"caf\xe9.txt"]
-    for name in names:
-        before = _tree(places, skip=dest)
-        peer, student = lab.connection([Send(file_message(name, b"not yours\n")), RecvLine()],
-                                       name=f"sender {name!r}")
-        result = _call_receive(lab, student, dest, what=f"the upload named {name!r}", hint=NAME_HINT)
-        after = _tree(places, skip=dest)
-        _expect_refused(lab, result, peer, student, f"the file name {name!r}", hint=NAME_HINT,
-                        changes=_changes(before, after))
-        _expect_untouched(before, after, f"the upload named {name!r} was refused", hint=NAME_HINT)
+    shared.expect_names_refused(lab, names, places, dest, dest, hint=NAME_HINT, why="")
 
 
 @check(points=0.5, hint=LENGTH_HINT)
@@ -283,41 +139,33 @@ def test_refuses_a_long_name_before_reading_it(lab):
     dest = lab.tmpdir()
     peer, student = lab.connection([Send((2000).to_bytes(2, "big") + b"x" * 100), RecvLine()])
     try:
-        result = lab.call("receive_file", student, str(dest), deadline=SHORT_DEADLINE)
+        result = lab.call("receive_file", student, str(dest), deadline=shared.SHORT_DEADLINE)
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}: the header announced a 2000-byte name (the limit is 1024) and the "
                            "sender sent 100 bytes of it; receive_file waited for the rest instead of refusing",
                            hint=LENGTH_HINT) from None
-    _expect_refused(lab, result, peer, student, "a name length of 2000", hint=LENGTH_HINT)
-    _expect_untouched({}, _tree({"dest_dir": dest}), "a name length of 2000 was refused", hint=LENGTH_HINT)
+    shared.expect_refused(lab, result, peer, student, "a name length of 2000", hint=LENGTH_HINT)
+    shared.expect_untouched({}, shared.tree({"dest_dir": dest}), "a name length of 2000 was refused", hint=LENGTH_HINT)
 
 
 @check(points=0.5, hint=CLEANUP_HINT)
 def test_leaves_nothing_after_a_timeout(lab):
     """receive_file() on a socket with a 0.3 s timeout leaves nothing behind when the sender stalls mid-file"""
-    dest = lab.tmpdir()
-    (dest / "movie.bin").write_bytes(b"the old movie\n")
-    content = os.urandom(50_000)
-    upload = file_message("movie.bin", content)
+    dest, _content, upload = shared.upload_over_an_old_file(lab, "movie.bin", b"the old movie\n", 50_000)
     peer, student = lab.connection([Send(upload[: len(upload) - 20_000]), Stall()], name="sender (stalls)")
     student.settimeout(SHORT_TIMEOUT)  # the timeout travels with the socket to the student's code
-    before = _tree({"dest_dir": dest})
-    result = lab.call("receive_file", student, str(dest), deadline=SHORT_DEADLINE)
-    _expect_refused(lab, result, peer, student, "an upload whose sender stalled", hint=CLEANUP_HINT, answer=False)
-    _expect_untouched(before, _tree({"dest_dir": dest}), "the sender stalled and the socket timed out",
-                      hint=CLEANUP_HINT)
+    before = shared.tree({"dest_dir": dest})
+    result = lab.call("receive_file", student, str(dest), deadline=shared.SHORT_DEADLINE)
+    shared.expect_refused(lab, result, peer, student, "an upload whose sender stalled", hint=CLEANUP_HINT,
+                          answer=False)
+    shared.expect_untouched(before, shared.tree({"dest_dir": dest}), "the sender stalled and the socket timed out",
+                            hint=CLEANUP_HINT)
 
 
 # -- send_file and upload --------------------------------------------------------------------------------------
 def _expect_sent(lab, call, peer, sock: socket.socket, upload: bytes, *, hint: str):
     """send_file returned after the receiver got exactly `upload`; a hang says how much arrived."""
-    try:
-        result = call()
-    except CallTimedOut as exc:
-        sock.shutdown(socket.SHUT_RDWR)  # ends the receiver's wait, so that it reports what it got
-        peer.wait(DEADLINE)
-        raise CallTimedOut(f"{exc.message}: the receiver got {len(peer.received)} of the {len(upload)} bytes of the "
-                           "upload and was still waiting for the rest", hint=hint) from None
+    result = shared.call_send(call, peer, sock, upload, hint=hint)
     lab.returned(result, hint=hint)
     got = bytes(peer.received)
     if got != upload:
@@ -330,11 +178,11 @@ def _expect_sent(lab, call, peer, sock: socket.socket, upload: bytes, *, hint: s
 def test_send_file_with_short_sends(lab):
     """send_file() delivers every byte while every send() takes only a few bytes"""
     content = random.Random(62).randbytes(2000)
-    path = _file(lab, "partial.bin", content)
+    path = shared.file_in_tmpdir(lab, "partial.bin", content)
     upload = file_message("partial.bin", content)
     peer, sock = lab.connection([Recv(len(upload)), Send(b"OK\n")], name="receiver")
     # faults=True: every send() in the student's code takes at most a few bytes, as TCP allows.
-    _expect_sent(lab, lambda: lab.call("send_file", sock, str(path), faults=True, deadline=SHORT_DEADLINE),
+    _expect_sent(lab, lambda: lab.call("send_file", sock, str(path), faults=True, deadline=shared.SHORT_DEADLINE),
                  peer, sock, upload, hint=SHORT_SEND_HINT)
 
 
@@ -347,15 +195,15 @@ def test_send_file_sends_only_the_file_name(lab):
     (folder / "report.pdf").write_bytes(content)
     upload = file_message("report.pdf", content)
     peer, sock = lab.connection([Recv(len(upload)), Send(b"OK\n")], name="receiver")
-    _expect_sent(lab, lambda: lab.call("send_file", sock, folder / "report.pdf", deadline=SHORT_DEADLINE),
+    _expect_sent(lab, lambda: lab.call("send_file", sock, folder / "report.pdf", deadline=shared.SHORT_DEADLINE),
                  peer, sock, upload, hint=LAST_COMPONENT_HINT)
 
 
 @check(points=0.5, hint=REFUSED_EARLY_HINT)
 def test_send_file_when_the_receiver_refuses_early(lab):
     """send_file() of 8 MiB raises TransferError or ConnectionError when the receiver answers ERR after the header and resets"""
-    content = random.Random(63).randbytes(BLOCK) * 8
-    path = _file(lab, "big.iso", content)
+    content = random.Random(63).randbytes(shared.BLOCK) * 8
+    path = shared.file_in_tmpdir(lab, "big.iso", content)
     header_size = len(encode_file_header("big.iso", len(content), b"\0" * 32))
     # The receiver reads only the header, answers, and resets: the sender is still sending.
     peer, sock = lab.connection([Recv(header_size), Send(b"ERR too big\n"), Reset()], name="receiver")
@@ -370,11 +218,11 @@ def test_send_file_when_the_receiver_refuses_early(lab):
 @check(points=0.5, hint=ENDLESS_HINT)
 def test_send_file_refuses_an_endless_answer(lab):
     """send_file() raises TransferError when the answer is 64 KiB without a newline"""
-    path = _file(lab, "a.txt", b"a\n")
+    path = shared.file_in_tmpdir(lab, "a.txt", b"a\n")
     upload = file_message("a.txt", b"a\n")
     peer, sock = lab.connection([Recv(len(upload)), Send(b"Y" * 65536), Stall()], name="receiver")
     try:
-        result = lab.call("send_file", sock, str(path), deadline=SHORT_DEADLINE)
+        result = lab.call("send_file", sock, str(path), deadline=shared.SHORT_DEADLINE)
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}: the receiver sent 64 KiB without a newline and went silent; "
                            "send_file kept waiting for a newline", hint=ENDLESS_HINT) from None
@@ -388,7 +236,7 @@ def test_send_file_refuses_an_endless_answer(lab):
 def test_upload_over_ipv6_and_timeout(lab):
     """upload("::1", ...) works over IPv6; upload(timeout=0.3) to a silent server raises TimeoutError; no socket leaks"""
     content = b"over IPv6\n"
-    path = _file(lab, "v6.txt", content)
+    path = shared.file_in_tmpdir(lab, "v6.txt", content)
     upload = file_message("v6.txt", content)
     server = lab.server([Recv(len(upload)), Send(b"OK\n"), Recv(1)], family=socket.AF_INET6)
     result = lab.call("upload", "::1", server.address[1], str(path), kwargs={"timeout": DEADLINE})
@@ -401,7 +249,7 @@ def test_upload_over_ipv6_and_timeout(lab):
     silent = lab.server([Recv(len(upload)), Stall()])
     try:
         result = lab.call("upload", *silent.address, str(path), kwargs={"timeout": SHORT_TIMEOUT},
-                          deadline=SHORT_DEADLINE)
+                          deadline=shared.SHORT_DEADLINE)
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}: the server read the upload and went silent; upload(timeout=0.3) "
                            "should have raised TimeoutError after about 0.3 s", hint=UPLOAD_HINT) from None
@@ -432,28 +280,16 @@ def test_serve_uploads_survives_every_kind_of_failure(lab):
         ("client 5 (name length 0)", [Send(b"\0\0" + good[2:]), ShutWr(), RecvLine(), Recv(1)], None),
         ("client 6 (an empty file)", [Send(file_message("empty", b"")), ShutWr(), RecvLine(), Recv(1)], "OK"),
     ]
-    before = _tree({"dest_dir's parent": root}, skip=dest)
+    before = shared.tree({"dest_dir's parent": root}, skip=dest)
     pending = lab.start("serve_uploads", listener, dest, len(clients_spec))
     address = listener.getsockname()[:2]
-    end = time.monotonic() + DEADLINE
-    clients = []
-    for name, script, _ in clients_spec:
-        # Each client connects once the one before is answered or done: the order is known.
-        client = lab.client(address, script, name=name)
-        clients.append(client)
-        _until(lambda c=client: c.lines or c.finished.is_set() or pending.done(), end - time.monotonic())
+    # Each client connects once the one before is answered or done: the order is known.
+    clients = shared.clients_in_turn(lab, address, pending, [(name, script) for name, script, _ in clients_spec])
     result = pending.wait()
-    if result.status == "raised":
-        tb = f"\n{result.error.traceback.rstrip()}" if result.error and result.error.traceback else ""
-        raise Failure(f"{result.shown} raised {result.error}: one bad client ended the server{tb}", hint=SERVE_HINT)
+    shared.expect_not_raised(result, ": one bad client ended the server", hint=SERVE_HINT)
     value = lab.returned(result, hint=SERVE_HINT)
-    expected = [dest / "good.txt", dest / "empty"]
-    if not isinstance(value, list) or [Path(v) if isinstance(v, (str, os.PathLike)) else v for v in value] != expected:
-        raise Failure(f"{result.shown} returned the wrong list", expected=repr(expected), actual=repr(value),
-                      hint=SERVE_HINT)
-    end = time.monotonic() + DEADLINE
-    for client in clients:  # a client may still be reading its answer when serve_uploads returns
-        client.wait(max(0.0, end - time.monotonic()))
+    shared.expect_paths(result, value, [dest / "good.txt", dest / "empty"], hint=SERVE_HINT)
+    shared.wait_for_clients(clients)  # a client may still be reading its answer when serve_uploads returns
     for client, (name, _, wanted) in zip(clients, clients_spec, strict=True):
         if wanted and not (client.lines and client.lines[0].startswith(wanted.encode())):
             raise Failure(f"{name} got the wrong answer", expected=f"a line starting {wanted}",
@@ -461,27 +297,19 @@ def test_serve_uploads_survives_every_kind_of_failure(lab):
     if sorted(os.listdir(dest)) != ["empty", "good.txt"]:
         raise Failure("dest_dir holds the wrong files", expected="['empty', 'good.txt']",
                       actual=repr(sorted(os.listdir(dest))), hint=SERVE_HINT)
-    _expect_untouched(before, _tree({"dest_dir's parent": root}, skip=dest), "client 3 sent the name '../evil'",
-                      hint=NAME_HINT)
+    shared.expect_untouched(before, shared.tree({"dest_dir's parent": root}, skip=dest),
+                            "client 3 sent the name '../evil'", hint=NAME_HINT)
     lab.expect_args_open(result)
     lab.expect_no_leaks(result, hint=SERVE_HINT)
 
 
 # -- memory: sending 128 MiB -----------------------------------------------------------------------------------
-@cache
+# The seed of the 1 MiB block that the big upload here repeats.
+BLOCK_SEED = 7
+
+
 def _block() -> bytes:
-    """1 MiB of random-looking bytes (seeded): repeated, it makes big content with a real digest."""
-    return random.Random(7).randbytes(BLOCK)
-
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError(f"the sender closed after {len(data)} of {n} bytes")
-        data += chunk
-    return bytes(data)
+    return shared.seeded_block(BLOCK_SEED)
 
 
 class _BlockReceiver(threading.Thread):
@@ -506,18 +334,18 @@ class _BlockReceiver(threading.Thread):
             self.lab.transcript.add("receiver", f"stopped after {self.received} content bytes: {self.problem}")
 
     def _receive(self) -> str:
-        length = int.from_bytes(_recv_exactly(self.sock, 2), "big")
-        name = _recv_exactly(self.sock, length).decode("utf-8", "replace")
-        size, digest = int.from_bytes(_recv_exactly(self.sock, 8), "big"), _recv_exactly(self.sock, 32)
+        length = int.from_bytes(shared.recv_exactly(self.sock, 2), "big")
+        name = shared.recv_exactly(self.sock, length).decode("utf-8", "replace")
+        size, digest = int.from_bytes(shared.recv_exactly(self.sock, 8), "big"), shared.recv_exactly(self.sock, 32)
         self.lab.transcript.add("receiver", f"received the header: name {name!r}, size {size}")
-        if name != self.name or size != self.count * BLOCK:
-            return f"header says {name!r} of {size} bytes, expected {self.name!r} of {self.count * BLOCK}"
+        if name != self.name or size != self.count * shared.BLOCK:
+            return f"header says {name!r} of {size} bytes, expected {self.name!r} of {self.count * shared.BLOCK}"
         hasher = hashlib.sha256()
-        buf = bytearray(BLOCK)
+        buf = bytearray(shared.BLOCK)
         view = memoryview(buf)
         for index in range(self.count):
             filled = 0
-            while filled < BLOCK:
+            while filled < shared.BLOCK:
                 got = self.sock.recv_into(view[filled:])
                 if not got:
                     raise EOFError(f"the sender closed after {self.received + filled} content bytes")
@@ -525,36 +353,28 @@ class _BlockReceiver(threading.Thread):
             if buf != _block():
                 return f"content block {index} (MiB {index}) differs from the file"
             hasher.update(buf)
-            self.received += BLOCK
+            self.received += shared.BLOCK
         self.lab.transcript.add("receiver", f"received {self.count} MiB of content, each block as in the file")
         return "" if hasher.digest() == digest else "the digest in the header does not match the content"
 
 
-@check(points=1.5, hint=SEND_MEMORY_HINT, backstop=BIG_BACKSTOP)
+@check(points=1.5, hint=SEND_MEMORY_HINT, backstop=shared.BIG_BACKSTOP)
 def test_send_file_streams_in_constant_memory(lab):
     """send_file() of a 128 MiB file grows the worker's memory by less than 32 MiB"""
     path = lab.tmpdir() / "big.bin"
     with open(path, "wb") as f:
-        for _ in range(BIG_MIB):
+        for _ in range(shared.BIG_MIB):
             f.write(_block())
     peer, sock = lab.connection(name="receiver")
-    receiver = _BlockReceiver(lab, peer.sock, "big.bin", BIG_MIB)
+    receiver = _BlockReceiver(lab, peer.sock, "big.bin", shared.BIG_MIB)
     receiver.start()
-    # fresh=True: a new worker, so that the peak memory measured is this call's alone.
-    try:
-        result = lab.call("send_file", sock, str(path), deadline=BIG_DEADLINE, fresh=True)
-    except CallTimedOut as exc:
-        raise CallTimedOut(f"{exc.message}: the receiver had {receiver.received // BLOCK} of {BIG_MIB} MiB; "
-                           "send in big chunks (64 KiB) with sendall(), or with sock.sendfile(f)",
-                           hint=SEND_MEMORY_HINT) from None
+    result = shared.call_on_a_big_file(
+        lab, "send_file", sock, str(path), hint=SEND_MEMORY_HINT,
+        progress=lambda: f"the receiver had {receiver.received // shared.BLOCK} of {shared.BIG_MIB} MiB; send in big "
+        "chunks (64 KiB) with sendall(), or with sock.sendfile(f)")
     receiver.join(DEADLINE)
     if receiver.problem:
-        raise Failure(f"the upload of a {BIG_MIB} MiB file went wrong: {receiver.problem}",
+        raise Failure(f"the upload of a {shared.BIG_MIB} MiB file went wrong: {receiver.problem}",
                       hint="Send the header, then the file's bytes in order, exactly `size` of them.")
     lab.returned(result, hint=SEND_MEMORY_HINT)
-    lab.expect_seen(result)
-    grew = result.rss_growth_kb
-    if grew >= MEMORY_LIMIT_KB:
-        raise Failure(f"sending a {BIG_MIB} MiB file made the worker's memory grow by {grew / 1024:.0f} MiB: "
-                      "the file was held in memory", expected=f"under {MEMORY_LIMIT_KB // 1024} MiB",
-                      actual=f"{grew / 1024:.0f} MiB", hint=SEND_MEMORY_HINT)
+    shared.expect_flat_memory(lab, result, "sending", "file", hint=SEND_MEMORY_HINT)

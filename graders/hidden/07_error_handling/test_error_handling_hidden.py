@@ -7,7 +7,6 @@ needs milliseconds and the mistake costs seconds.
 
 import socket
 import threading
-import time
 
 from graders.api import (
     CallTimedOut,
@@ -21,12 +20,9 @@ from graders.api import (
     ShutWr,
     Stall,
     check,
+    close_sockets,
 )
-
-# Why 10 s: what a correct solution does here takes milliseconds (or a timeout we chose
-# small); this bounds a hang only, so a slow machine is never mistaken for a bug.
-DEADLINE = 10.0
-SHORT_TIMEOUT = 0.3
+from graders.api import error_handling as shared  # what the public checks of this stage use too
 
 RETRY_HINT = ("Retry ConnectionRefusedError AND TimeoutError: a connect that timed out (a lost SYN, a full accept "
               "queue) may well succeed next time. Sleep base_delay * 2**i between attempts.")
@@ -49,46 +45,8 @@ ENDLESS_HINT = ("Check the length of the buffer still waiting for its newline, a
                 "b'\\n' fill your memory.")
 
 
-def _close(value) -> None:
-    if isinstance(value, socket.socket):
-        value.close()
-
-
-def _await(pending, predicate, timeout: float = DEADLINE) -> bool:
-    """Polls `predicate` (a peer's progress) every few ms until it holds or `timeout` passes.
-
-    It stops early when the student's call has raised (the check then reports that), and a
-    stub, crash or hang fails the check at once instead of after the timeout.
-    """
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if pending.done() and pending.wait().status == "raised":
-            return predicate()
-        if time.monotonic() > end:
-            return False
-        pause.wait(0.005)
-    return True
-
-
 def _connected(peer) -> bool:
     return peer.sock is not None or peer.finished.is_set()
-
-
-def _expect_served(pending, why: str, *, hint: str, blame: str = "one bad client took the whole server down"):
-    result = pending.wait()
-    if result.status == "raised":
-        tb = f"\n{result.error.traceback.rstrip()}" if result.error and result.error.traceback else ""
-        raise Failure(f"{result.shown} raised {result.error} {why}: {blame}{tb}", hint=hint)
-    return result
-
-
-def _expect_answered(peer, expected: bytes, what: str, *, hint: str) -> None:
-    """Called once serve_lines has returned: all it sent is on the way, so 5 s is plenty."""
-    peer.wait(5.0)
-    if bytes(peer.received) != expected:
-        raise Failure(f"{what} got the wrong answer", expected=repr(expected), actual=repr(bytes(peer.received)),
-                      hint=hint)
 
 
 # -- connect_with_retry ----------------------------------------------------------------------------------
@@ -97,7 +55,7 @@ def test_no_sleep_after_the_last_attempt(lab):
     """connect_with_retry(attempts=1, base_delay=2.0) with nothing listening raises at once, without sleeping"""
     _, port = lab.unused_port()
     result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 1, "base_delay": 2.0})
-    _close(result.value)
+    close_sockets(result.value)
     # Why 1 s: one refused connect takes a millisecond; sleeping after it takes 2 s. Half-way
     # between leaves a whole second for a busy machine on either side.
     if result.elapsed > 1.0:
@@ -113,7 +71,7 @@ def test_retries_a_connect_that_times_out(lab):
     server = lab.server(mode="full")  # a full backlog: the handshake never completes, connects time out
     host, port = server.address
     result = lab.call("connect_with_retry", host, port, kwargs={"attempts": 2, "base_delay": 0.05, "timeout": 0.2})
-    _close(result.value)
+    close_sockets(result.value)
     required = 0.2 + 0.05 + 0.2
     # A lower bound only (0.01 s for rounding): load can only make the call slower.
     if result.elapsed < required - 0.01:
@@ -133,17 +91,8 @@ def test_reaches_a_late_ipv6_server(lab):
     pending = lab.start("connect_with_retry", host, port, kwargs={"attempts": 7, "base_delay": 0.06})
     server.listen_after(0.15)  # the deliberate delay: a server that is still starting up
     result = pending.wait()
-    sock = lab.returned(result)
-    if not isinstance(sock, socket.socket):
-        raise Failure(f"{result.shown} did not return a socket", expected="a connected socket", actual=repr(sock))
-    with sock:
-        try:
-            peer = sock.getpeername()[:2]
-        except OSError:
-            peer = None
-        if peer != (host, port):
-            raise Failure(f"{result.shown} returned a socket that is not connected to the server",
-                          expected=f"connected to {(host, port)}", actual=f"peer {peer}")
+    with shared.returned_socket(lab, result) as sock:
+        shared.expect_connected_to(result, sock, (host, port))
 
 
 # -- request -----------------------------------------------------------------------------------------------
@@ -168,10 +117,10 @@ def test_request_times_out_after_a_partial_reply(lab):
     host, port = server.address
     # Why 5 s: a correct solution raises at about 0.3 s; this bounds a hang only.
     try:
-        result = lab.call("request", host, port, "hello", SHORT_TIMEOUT, deadline=5.0)
+        result = lab.call("request", host, port, "hello", shared.SHORT_TIMEOUT, deadline=5.0)
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}: the server sent b'HEL' and went silent; request() should have raised "
-                           f"TimeoutError after about {SHORT_TIMEOUT} s", hint=PARTIAL_HINT) from None
+                           f"TimeoutError after about {shared.SHORT_TIMEOUT} s", hint=PARTIAL_HINT) from None
     lab.expect_raises(result, TimeoutError, hint=PARTIAL_HINT)
     lab.expect_no_leaks(result)
 
@@ -208,26 +157,26 @@ def test_serve_lines_survives_a_parade_of_bad_clients(lab):
         ("client 7", [Send(b"last one\n"), ShutWr(), RecvAll()]),
     ]
     # Why a 5 s deadline: the call takes about 0.3 s (the silent client's idle timeout).
-    pending = lab.start("serve_lines", listener, len(scripts), kwargs={"idle_timeout": SHORT_TIMEOUT,
+    pending = lab.start("serve_lines", listener, len(scripts), kwargs={"idle_timeout": shared.SHORT_TIMEOUT,
                         "max_line": 100}, faults=True, deadline=5.0)
     peers = []
     for name, script in scripts:
         peer = lab.client(address, script, name=name)
-        _await(pending, lambda peer=peer: _connected(peer))  # one after another, in this order
+        shared.await_progress(pending, lambda peer=peer: _connected(peer))  # one after another, in this order
         peers.append(peer)
     try:
-        result = _expect_served(pending, "while serving a series of misbehaving clients", hint=SURVIVE_HINT)
+        result = shared.expect_served(pending, "while serving a series of misbehaving clients", hint=SURVIVE_HINT)
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}: it did not get through the 7 clients (client 5 goes silent and must be "
-                           f"dropped after {SHORT_TIMEOUT} s)", hint=SURVIVE_HINT) from None
-    _expect_answered(peers[0], "CAFÉ CRÈME\n".encode(), "client 1 (whose 'é' was split across two reads)",
-                     hint=SURVIVE_HINT)
-    _expect_answered(peers[1], b"ONE\n", "client 2", hint=SURVIVE_HINT)
-    _expect_answered(peers[3], b"", "client 4 (a 101-byte line, max_line=100)",
-                     hint="Drop a client whose line is longer than max_line bytes.")
-    _expect_answered(peers[5], b"Y" * 100 + b"\n", "client 6 (a line of exactly max_line bytes)",
-                     hint="A line of exactly max_line bytes is allowed: only a LONGER one is dropped.")
-    _expect_answered(peers[6], b"LAST ONE\n", "client 7", hint=SURVIVE_HINT)
+                           f"dropped after {shared.SHORT_TIMEOUT} s)", hint=SURVIVE_HINT) from None
+    shared.expect_answered(peers[0], "CAFÉ CRÈME\n".encode(), "client 1 (whose 'é' was split across two reads)",
+                           hint=SURVIVE_HINT)
+    shared.expect_answered(peers[1], b"ONE\n", "client 2", hint=SURVIVE_HINT)
+    shared.expect_answered(peers[3], b"", "client 4 (a 101-byte line, max_line=100)",
+                           hint="Drop a client whose line is longer than max_line bytes.")
+    shared.expect_answered(peers[5], b"Y" * 100 + b"\n", "client 6 (a line of exactly max_line bytes)",
+                           hint="A line of exactly max_line bytes is allowed: only a LONGER one is dropped.")
+    shared.expect_answered(peers[6], b"LAST ONE\n", "client 7", hint=SURVIVE_HINT)
     lab.expect_args_open(result)
     lab.expect_no_leaks(result)
 
@@ -238,15 +187,15 @@ def test_serve_lines_waits_for_a_slow_next_client(lab):
     listener = lab.listener()
     pending = lab.start("serve_lines", listener, 2, kwargs={"idle_timeout": 0.2})
     first = lab.client(listener.getsockname()[:2], [Send(b"early\n"), ShutWr(), RecvAll()], name="client 1")
-    _await(pending, first.finished.is_set)
+    shared.await_progress(pending, first.finished.is_set)
     # Deliberate pacing, not waiting for readiness: the next client comes later than idle_timeout.
     threading.Event().wait(0.5)
     second = lab.client(listener.getsockname()[:2], [Send(b"late\n"), ShutWr(), RecvAll()], name="client 2")
-    _expect_served(pending, "while waiting for a client that came 0.5 s after the previous one",
-                   hint=LISTENER_TIMEOUT_HINT, blame="a server must wait for its next client as long as it takes; "
-                   "only a connected client that goes silent is timed out")
-    _expect_answered(first, b"EARLY\n", "client 1", hint=LISTENER_TIMEOUT_HINT)
-    _expect_answered(second, b"LATE\n", "client 2 (which came after a pause)", hint=LISTENER_TIMEOUT_HINT)
+    shared.expect_served(pending, "while waiting for a client that came 0.5 s after the previous one",
+                         hint=LISTENER_TIMEOUT_HINT, blame="a server must wait for its next client as long as it takes; "
+                         "only a connected client that goes silent is timed out")
+    shared.expect_answered(first, b"EARLY\n", "client 1", hint=LISTENER_TIMEOUT_HINT)
+    shared.expect_answered(second, b"LATE\n", "client 2 (which came after a pause)", hint=LISTENER_TIMEOUT_HINT)
 
 
 @check(points=0.5, hint=ENDLESS_HINT)
@@ -261,8 +210,8 @@ def test_serve_lines_does_not_buffer_an_endless_line(lab):
     client = lab.client(listener.getsockname()[:2], [Send(b"x" * 1_000_000), RecvAll()],
                         name="client (1 MB, no newline)")
     # Why 2 s: dropping the client takes milliseconds; the mistake takes at least the 4 s idle timeout.
-    dropped = _await(pending, client.finished.is_set, 2.0)
-    _expect_served(pending, "while a client sent one endless line", hint=ENDLESS_HINT)
+    dropped = shared.await_progress(pending, client.finished.is_set, 2.0)
+    shared.expect_served(pending, "while a client sent one endless line", hint=ENDLESS_HINT)
     if client.received:
         raise Failure("the endless line was answered although max_line is 1000", expected="the client dropped",
                       actual=f"{len(client.received)} bytes of answer", hint=ENDLESS_HINT)
