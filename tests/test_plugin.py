@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import textwrap
 
+from graders.checking.declare import (
+    CallTimedOut,
+    CheckSpec,
+    CodeError,
+    Failure,
+    NotImplementedYet,
+    spec_of,
+)
+from graders.grading import outcome as outcomes
+from graders.grading.outcome import result_of
 from graders.grading.plugin import Collector
 from graders.grading.runner import run_pytest
 from graders.stages import SOLUTIONS, find_stage
@@ -60,3 +73,75 @@ def test_outcomes_become_results(tmp_path):
     assert bug.status == "error" and "the grader ran into an error" in bug.message
     assert by_name["runs_past_its_backstop"].status == "timeout"
     assert result.status == "failed" and result.max_score == 6
+
+
+# -- one set of rules, for pytest and for notebooks alike --------------------------------------------
+def test_a_grade_cell_judges_the_checks_as_pytest_does(tmp_path):
+    """The same checks, run by the plugin and by a notebook's run_check: the same results."""
+    import importlib.util
+    import runpy
+
+    from graders.notebook.cells import NotebookCheck, run_check
+
+    stage = find_stage("1")
+    folder = tmp_path / stage.id
+    folder.mkdir()
+    path = folder / "test_fake.py"
+    path.write_text(CHECKS)
+    collector = Collector(SOLUTIONS, [stage])
+    try:
+        run_pytest([str(path)], collector)
+        (result,) = collector.stage_results()
+    finally:
+        collector.close()
+    by_pytest = {c.name: c for c in result.checks}
+
+    module_spec = importlib.util.spec_from_file_location("tcplab_fake_checks", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    namespace = runpy.run_path(str(stage.module_path(SOLUTIONS)))
+    for value in vars(module).values():
+        spec = spec_of(value)
+        if spec is None or spec.depends:  # a grade cell stands alone: it never skips
+            continue
+        in_notebook = run_check(NotebookCheck(stage, spec, value, False, path), namespace)
+        in_pytest = by_pytest[spec.name]
+        assert (in_notebook.status, in_notebook.score, in_notebook.max_score, in_notebook.hint) == \
+            (in_pytest.status, in_pytest.score, in_pytest.max_score, in_pytest.hint), spec.name
+        # pytest knows where a grader fault was raised (" (test_fake.py, line N)"); a grade cell does not say
+        assert in_notebook.message == re.sub(r" \(test_fake\.py, line \d+\)", "", in_pytest.message), spec.name
+
+
+def test_outcomes_become_results_by_one_set_of_rules():
+    spec = CheckSpec(name="x", title="does x", points=2.0, hint="the check's hint", backstop=3.0)
+
+    def result(outcome, **kwargs):
+        return result_of(outcome, spec, id="01_create_socket.x", hidden=False, **kwargs)
+
+    passed = result(outcomes.returned())
+    assert (passed.status, passed.score, passed.message, passed.hint) == ("passed", 2.0, "", "")
+    stub = result(outcomes.raised(NotImplementedYet("not implemented yet: f() still raises NotImplementedError")))
+    assert (stub.status, stub.score, stub.hint) == ("failed", 0.0, "the check's hint")
+    wrong = result(outcomes.raised(Failure("wrong", expected="a", actual="b", hint="its own hint")))
+    assert (wrong.status, wrong.message, wrong.hint) == ("failed", "wrong\nexpected: a\ngot:      b", "its own hint")
+    assert result(outcomes.raised(CallTimedOut("f() did not return within 2 s"))).status == "timeout"
+    missing = result(outcomes.raised(CodeError("x.py was not found")), module_file="01_create_socket/x.py")
+    assert missing.status == "error" and missing.hint.startswith("Create 01_create_socket/x.py")
+    assert result(outcomes.raised(CodeError("x.py was not found"))).hint == "the check's hint"
+    bug = result(outcomes.raised(KeyError("missing"), " (test_x.py, line 3)"))
+    assert bug.status == "error" and bug.message == (
+        "the grader ran into an error, not your code's fault: KeyError: 'missing' (test_x.py, line 3). "
+        "Please tell your instructor.")
+    # a Failure raised while setting a check up is still the grader's fault, not the student's
+    assert result(outcomes.set_up_failed(Failure("from a fixture"))).status == "error"
+    late = result(outcomes.ran_past_backstop())
+    assert (late.status, late.message, late.hint) == ("timeout", "the check did not finish within its 3 s backstop",
+                                                      "the check's hint")
+    skip = result(outcomes.skipped(outcomes.needs_message("does y")))
+    assert (skip.status, skip.message, skip.hint) == ("skipped", "skipped: it needs “does y”, which did not pass", "")
+
+
+def test_outcome_rules_need_no_pytest():
+    done = subprocess.run([sys.executable, "-c", "import sys, graders.grading.outcome, graders.notebook; "
+                           "sys.exit('pytest' in sys.modules)"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr or "graders.grading.outcome (or graders.notebook) imports pytest"

@@ -15,16 +15,18 @@ from typing import Any
 
 import pytest
 
-from graders.checking.declare import CheckSpec, CodeError, Failure, spec_of
+from graders.checking.declare import CheckSpec, spec_of
 from graders.checking.lab import Lab
 from graders.engine.limits import Limits
 from graders.engine.subject import Subject, import_problem
+from graders.grading import outcome as outcomes
+from graders.grading.outcome import Outcome, result_of
 from graders.report.results import CheckResult, StageResult, stage_status
 from graders.stages import EXERCISES, HIDDEN, Stage, all_stages
 
 
 class Collector:
-    """Holds one Subject per stage and turns each check's outcome into a CheckResult."""
+    """Holds one Subject per stage and records each check's outcome as a CheckResult (graders.grading.outcome)."""
 
     def __init__(self, root: Path, stages: list[Stage] | None = None, seed: int | None = None,
                  limits: Limits | None = None, subjects: dict[str, Subject] | None = None) -> None:
@@ -92,51 +94,36 @@ class Collector:
         passed = {c.name for c in self.results[stage.id] if c.status == "passed"}
         for needed in spec.depends:
             if needed not in passed:
-                pytest.skip(f"skipped: it needs “{self._title(stage, needed)}”, which did not pass")
+                pytest.skip(outcomes.needs_message(self._title(stage, needed)))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
-        outcome = yield
-        report = outcome.get_result()
+        wrapped = yield
+        report = wrapped.get_result()
         spec = spec_of(getattr(item, "obj", None))
         if spec is None:
             return
-        stage = self._stage_of(item)
+        exc = call.excinfo.value if call.excinfo else None
         if report.when == "setup" and report.skipped:
-            self._record(item, stage, spec, "skipped", _skip_reason(report), None)
+            self._record(item, spec, outcomes.skipped(_skip_reason(report)))
         elif report.when == "setup" and report.failed:
-            self._record(item, stage, spec, "error", _grader_fault(call), None)
+            self._record(item, spec, outcomes.set_up_failed(exc, _where(call)))
         elif report.when == "call":
-            exc = call.excinfo.value if call.excinfo else None
             if exc is None:
-                self._record(item, stage, spec, "passed", "", None)
-            elif isinstance(exc, Failure):
-                self._record(item, stage, spec, exc.status, exc.details(), exc)
+                self._record(item, spec, outcomes.returned())
             elif _is_backstop(call):
-                self._record(item, stage, spec, "timeout",
-                             f"the check did not finish within its {spec.backstop:g} s backstop", None)
+                self._record(item, spec, outcomes.ran_past_backstop())
             else:
-                self._record(item, stage, spec, "error", _grader_fault(call), None)
+                self._record(item, spec, outcomes.raised(exc, _where(call)))
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _record(self, item: pytest.Item, stage: Stage, spec: CheckSpec, status: str, message: str,
-                failure: Failure | None) -> None:
-        lab = self._labs.pop(item.nodeid, None)
-        hidden = HIDDEN in Path(str(item.path)).resolve().parents
-        passed = status == "passed"
-        hint = ""
-        if not passed and status != "skipped":
-            hint = (failure.hint if failure and failure.hint else spec.hint)
-            if isinstance(failure, CodeError) and "not found" in message:
-                hint = f"Create {stage.id}/{stage.filename} (copy the stub from the course's exercises/)."
-        transcript = lab.transcript.lines() if lab and not passed else []
-        seed = lab.seed if lab and lab.faults_used and not passed else None
-        self.results[stage.id].append(CheckResult(
-            id=f"{stage.id}.{spec.name}", title=spec.title, status=status,
-            score=spec.points if passed else 0.0, max_score=spec.points, hidden=hidden,
-            message=message, hint=hint, transcript=transcript, seed=seed,
-            seconds=time.monotonic() - self._started.get(item.nodeid, time.monotonic()),
-        ))
+    def _record(self, item: pytest.Item, spec: CheckSpec, outcome: Outcome) -> None:
+        stage = self._stage_of(item)
+        started = self._started.get(item.nodeid, time.monotonic())
+        self.results[stage.id].append(result_of(
+            outcome, spec, id=f"{stage.id}.{spec.name}", hidden=HIDDEN in Path(str(item.path)).resolve().parents,
+            lab=self._labs.pop(item.nodeid, None), seconds=time.monotonic() - started,
+            module_file=f"{stage.id}/{stage.filename}"))
 
     def _stage_of(self, item: Any) -> Stage:
         folder = Path(str(item.path)).parent.name
@@ -161,17 +148,14 @@ def _skip_reason(report: pytest.TestReport) -> str:
     return "skipped"
 
 
-def _grader_fault(call: pytest.CallInfo) -> str:
-    """A check that broke for a reason other than the student's code: say so plainly."""
-    exc = call.excinfo.value if call.excinfo else None
-    where = ""
+def _where(call: pytest.CallInfo) -> str:
+    """Where the check broke, " (file, line N)", for a grader fault's message."""
     if call.excinfo is not None:
         entries = call.excinfo.traceback
         if entries:
             last = entries[-1]
-            where = f" ({Path(str(last.path)).name}, line {last.lineno + 1})"
-    return (f"the grader ran into an error, not your code's fault: {type(exc).__name__}: {exc}{where}. "
-            "Please tell your instructor.")
+            return f" ({Path(str(last.path)).name}, line {last.lineno + 1})"
+    return ""
 
 
 def _is_backstop(call: pytest.CallInfo) -> bool:
