@@ -332,3 +332,29 @@ def test_on_a_terminal_text_shows_the_running_check_and_json_stays_pure():
 
 def test_no_running_state_when_the_output_is_not_a_terminal(stubs):
     assert stubs.stderr == "" and "starting…" not in stubs.stdout
+
+
+def test_the_prints_of_a_failing_checks_calls_are_shown_capped_with_the_cut_counted(tmp_path):
+    # print() debugging, the way a beginner does it: a wrong socket type, and a print in a loop.
+    source = SOLUTION_1.replace(
+        "    return socket.socket(family, socket.SOCK_STREAM)",
+        "    print('debug: family is', family)\n"
+        "    for i in range(500):\n"
+        "        print('tick', i)\n"
+        "    return socket.socket(family, socket.SOCK_DGRAM)")
+    assert source != SOLUTION_1
+    sub = one_stage(tmp_path, source)
+    done = run("check", "1", "--path", str(sub))
+    assert done.returncode == 1
+    out = done.stdout
+    assert "what your code printed:" in out
+    assert "tick 499" in out  # the last lines are kept ...
+    assert "debug: family is" not in out  # ... the first ones cut, and counted
+    assert re.search(r"… \d+ earlier lines cut \(tcplab check -v shows them all\)", out)
+    assert len(lines(out)) <= BUDGET + 20
+    verbose = run("check", "1", "--path", str(sub), "-v").stdout
+    assert "debug: family is" in verbose and "tick 0" in verbose
+    graded = json.loads(run("check", "1", "--path", str(sub), "--format", "json").stdout)
+    printed = [c.get("printed", "") for s in graded["submissions"] for st in s["stages"] for c in st["checks"]
+               if c["status"] != "passed"]
+    assert any("tick 499" in p for p in printed)

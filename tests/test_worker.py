@@ -396,9 +396,9 @@ def test_a_fault_of_the_worker_itself_is_a_grader_error_never_the_students_crash
     lab.close()
 
 
-def test_what_a_call_printed_is_its_own_not_the_calls_before(tmp_path):
+def test_what_a_call_printed_is_its_own_and_kept_apart_from_the_explanation(tmp_path):
     from graders.api import CodeError
-    from graders.checking.lab import Lab
+    from graders.checking.lab import Lab, printed_text
 
     path = tmp_path / "m.py"
     path.write_text(textwrap.dedent('''
@@ -406,6 +406,12 @@ def test_what_a_call_printed_is_its_own_not_the_calls_before(tmp_path):
 
         def chatty():
             print("from the first call")
+            return 1
+
+        def loud():
+            for i in range(100000):
+                print("line", i)
+            return 2
 
         def crash():
             print("from the crashing call")
@@ -414,14 +420,17 @@ def test_what_a_call_printed_is_its_own_not_the_calls_before(tmp_path):
     s = Subject(path, "m")
     try:
         lab = Lab(s, check="t")
-        lab.call("chatty")
+        assert lab.call("chatty").output == "from the first call\n"  # a value returned keeps its prints
+        loud = lab.call("loud")
         with pytest.raises(CodeError) as caught:
             lab.call("crash")
         lab.close()
     finally:
         s.close()
-    message = caught.value.message
-    assert "from the crashing call" in message
-    assert "from the first call" not in message
-    explanation, printed = message.split("\n\nwhat crash() printed during this call:\n")
-    assert "from the crashing call" not in explanation and printed.startswith("  | ")
+    assert "from the crashing call" not in caught.value.message  # the explanation is the grader's own text
+    assert [p.func for p in lab.printed] == ["chatty", "loud", "crash"]
+    assert lab.printed[2].text == "from the crashing call\n"
+    # A print in a loop is cut to its last bytes, and the cut is counted.
+    assert loud.output.endswith("line 99999\n") and loud.output_cut > 0
+    assert len(loud.output) + loud.output_cut == sum(len(f"line {i}\n") for i in range(100000))
+    assert "loud() printed (its first" in printed_text(lab.printed)

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class Lab:
         self._dirs: list[Path] = []
         self._calls: list[LabCall] = []
         self.faults_used = False
+        self.printed: list[Printed] = []  # what each of the check's calls printed, in order
 
     # -- calling the student's code ------------------------------------------------
     def call(self, func: str, *args: Any, deadline: float = DEFAULT_DEADLINE, **options: Any) -> CallResult:
@@ -207,14 +209,16 @@ class LabCall:
         result = self.pending.wait()
         if fresh:
             log_result(self.lab, result)
+            if result.output.strip():
+                self.lab.printed.append(Printed(result.func, result.output, result.output_cut))
         if result.status == "grader-error":
             raise GraderFault(result.message)  # reported as the grader's error, never as the student's
         if result.status == "missing":
             raise CodeError(result.message)
         if result.status == "timeout":
-            raise CallTimedOut(result.message + _output(result))
+            raise CallTimedOut(result.message)
         if result.status == "crashed":
-            raise CodeError(result.message + _output(result))
+            raise CodeError(result.message)
         if result.error is not None and result.error.is_a("NotImplementedError"):
             raise NotImplementedYet(f"not implemented yet: {result.func}() still raises NotImplementedError"
                                     + (f" ({result.error.message})" if result.error.message else ""))
@@ -254,9 +258,21 @@ def _diff(expected: Any, actual: Any) -> str:
     return ""
 
 
-def _output(result: CallResult) -> str:
-    """What this call printed, as a block of its own below the explanation."""
-    out = result.output.strip()
-    if not out:
-        return ""
-    return f"\n\nwhat {result.func}() printed during this call:\n" + "\n".join("  | " + line for line in out.splitlines())
+@dataclass(frozen=True)
+class Printed:
+    """What one call printed: its last bytes, and how many bytes before them were cut."""
+
+    func: str
+    text: str
+    cut: int = 0
+
+
+def printed_text(printed: list[Printed]) -> str:
+    """What a check's calls printed, each call's under its name: kept apart from the explanation."""
+    if len(printed) == 1 and not printed[0].cut:  # one call: its name would only repeat the transcript
+        return printed[0].text.rstrip("\n")
+    parts = []
+    for call in printed:
+        head = f"{call.func}() printed" + (f" (its first {call.cut} bytes cut)" if call.cut else "") + ":"
+        parts.append(head + "\n" + call.text.rstrip("\n"))
+    return "\n".join(parts)

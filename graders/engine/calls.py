@@ -32,7 +32,8 @@ class CallResult:
     cpu_seconds: float = 0.0  # user + system, every thread, from /proc (0 where there is none)
     unseen: str = ""  # why what the call left (fds, memory) could not be read: a failure
     error_after_items: codec.RemoteError | None = None
-    output: str = ""
+    output: str = ""  # what the call printed (stdout and stderr), its last PRINTED_LIMIT bytes
+    output_cut: int = 0  # bytes printed before `output`, cut
     message: str = ""
 
 

@@ -32,6 +32,9 @@ from graders.engine.limits import Limits, kill_group, worker_env
 IMPORT_DEADLINE = 10.0
 # Why 10 s: letting go of a call's sockets takes microseconds; only a student __del__ that
 # hangs, or a thread that never gives up the interpreter, gets near this.
+# Why 64 KiB: a screenful of print() debugging many times over, kept whole; a print in an
+# endless loop is cut to its last 64 KiB, and the cut is counted.
+PRINTED_LIMIT = 64 * 1024
 RELEASE_DEADLINE = 10.0
 # `-c`, not `-m`: `-m` puts the working folder (the student's) first on sys.path, where a
 # scratch socket.py would replace the standard library's before the worker even starts.
@@ -169,13 +172,19 @@ class Worker:
 
     def output_tail(self, limit: int = 4000, since: int = 0) -> str:
         """The last `limit` bytes the worker printed after offset `since` (one call's, say)."""
+        return self.printed_since(since, limit)[0]
+
+    def printed_since(self, since: int, limit: int = PRINTED_LIMIT) -> tuple[str, int]:
+        """What the worker printed after offset `since`: its last `limit` bytes, and how many
+        bytes before them were cut."""
         try:
             self.output.flush()
             size = self.output.seek(0, os.SEEK_END)
-            self.output.seek(max(since, size - limit))
-            return self.output.read().decode("utf-8", "replace")
+            start = max(since, size - limit)
+            self.output.seek(start)
+            return self.output.read().decode("utf-8", "replace"), start - since
         except (OSError, ValueError):
-            return ""
+            return "", 0
 
 
 def describe_exit(code: int | None) -> str:
@@ -281,6 +290,7 @@ class Subject:
             "hosts": hosts,
         }
         before, unseen = worker.look_before(socks, request)
+        printed_before = worker.output_size()  # before the request: the call prints once it has it
         try:
             worker.send(request, socks)
         except OSError as exc:
@@ -288,7 +298,6 @@ class Subject:
             return WorkerCall.finished(
                 CallResult(func, shown, "crashed", message=f"the worker process was gone ({describe_exit(code)}): {exc}")
             )
-        printed_before = worker.output_size()
         self._pending = WorkerCall(self, worker, func, shown, time.monotonic() + deadline, deadline)
         self._pending.printed_before = printed_before
         self._pending.before, self._pending.unseen, self._pending.args = before, unseen, socks
@@ -337,6 +346,10 @@ class WorkerCall:
         ready, _, _ = select.select([self.worker.chan], [], [], 0)
         return bool(ready)
 
+    def _printed(self, worker: Worker) -> dict[str, Any]:
+        output, cut = worker.printed_since(self.printed_before)
+        return {"output": output, "output_cut": cut}
+
     def wait(self) -> CallResult:
         if self.result is not None:
             return self.result
@@ -348,7 +361,7 @@ class WorkerCall:
             worker.kill()
             self.result = CallResult(
                 self.func, self.shown, "timeout", elapsed=self.deadline,
-                output=worker.output_tail(since=self.printed_before),
+                **self._printed(worker),
                 message=f"{self.shown} did not return within {self.deadline:g} s",
             )
             return self.result
@@ -356,12 +369,14 @@ class WorkerCall:
             code = worker.kill()
             why = describe_exit(code) if not isinstance(exc, ValueError) else str(exc)
             self.result = CallResult(
-                self.func, self.shown, "crashed", output=worker.output_tail(since=self.printed_before),
+                self.func, self.shown, "crashed", **self._printed(worker),
                 message=f"the worker process running {self.shown} ended ({why})",
             )
             return self.result
         socks = [socket.socket(fileno=fd) for fd in fds]
         self.result = result_from_reply(self.func, self.shown, reply, socks)
+        if self.result.status != "grader-error":
+            self.result.output, self.result.output_cut = self._printed(worker).values()
         if self.result.status in ("returned", "raised"):
             worker.look_after(self.result, self.before, self.unseen, socks)
             self.result.arg_timeouts = kernel_checked_timeouts(self.result.arg_timeouts, self.args)

@@ -28,6 +28,7 @@ class CheckResult:
     transcript: list[str] = field(default_factory=list)
     seed: int | None = None
     seconds: float = 0.0
+    printed: str = ""  # what the check's calls printed (print() debugging), for a check that did not pass
 
     @property
     def name(self) -> str:
@@ -48,6 +49,8 @@ class CheckResult:
         }
         if self.seed is not None:
             data["seed"] = self.seed
+        if self.printed:
+            data["printed"] = self.printed
         return data
 
 
@@ -124,6 +127,7 @@ def result_from_json(data: dict[str, Any]) -> SubmissionResult:
             message=str(c.get("message", "")), hint=str(c.get("hint", "")),
             transcript=[str(x) for x in c.get("transcript", [])],
             seed=int(c["seed"]) if c.get("seed") is not None else None, seconds=float(c.get("seconds", 0.0)),
+            printed=str(c.get("printed", "")),
         ) for c in s["checks"]]
         stages.append(StageResult(str(s["stage"]), str(s.get("title", "")), str(s["status"]), checks,
                                   str(s.get("problem", ""))))

@@ -4,7 +4,8 @@ Every rendering a student reads — the terminal, feedback files, Gradescope's r
 a notebook's grade cell — asks `view(check)` and shows what it gives, nothing more:
 
 - a public check: its title, status and points, and, when it did not pass, its message,
-  the transcript of what crossed the wire, the seed that replays it, and its hint;
+  the transcript of what crossed the wire, what its calls printed, the seed that replays
+  it, and its hint;
 - a hidden check: its title, status and points only. Its message can quote what the check
   sent or expected (the very thing it is hidden to keep), so it stays with the instructor:
   the gradebook and `tcplab grade`'s JSON keep it.
@@ -41,6 +42,7 @@ class CheckView:
     transcript: list[str] = field(default_factory=list)
     seed: int | None = None
     hint: str = ""
+    printed: str = ""
 
     @property
     def mark(self) -> str:
@@ -56,7 +58,7 @@ class CheckView:
     @property
     def details(self) -> bool:
         """Whether there is anything to show beyond the check's line."""
-        return bool(self.message or self.transcript or self.seed is not None or self.hint)
+        return bool(self.message or self.transcript or self.seed is not None or self.hint or self.printed)
 
 
 def view(check: CheckResult, *, instructor: bool = False) -> CheckView:
@@ -68,7 +70,7 @@ def view(check: CheckResult, *, instructor: bool = False) -> CheckView:
     if check.status == "passed":
         return CheckView(**head, message=check.message)
     return CheckView(**head, message=check.message, transcript=list(check.transcript), seed=check.seed,
-                     hint=check.hint)
+                     hint=check.hint, printed=check.printed)
 
 
 def fmt(points: float) -> str:

@@ -118,7 +118,7 @@ def every_check(stage: StageResult, console: Console, instructor: bool) -> None:
         shown = view(check, instructor=instructor)
         console.print(check_row(shown))
         if check.status in NOT_PASSED and not is_stub(shown) and (shown.details or not check.hidden):
-            console.print(Padding(check_detail(shown), (0, 0, 1, 8)))
+            console.print(Padding(check_detail(shown, printed_lines=None), (0, 0, 1, 8)))
 
 
 def first_failure(stage: StageResult, instructor: bool) -> CheckResult | None:
@@ -245,19 +245,40 @@ def check_row(check: CheckView, *, one_line: bool = False, stub_state: bool = Tr
     return row
 
 
-def check_detail(check: CheckView, *, hint: bool = True, wire: bool = True) -> Group:
+# Why 20: enough print() debugging to follow one call; a print in a loop stays a screenful.
+PRINTED_LINES = 20
+
+
+def check_detail(check: CheckView, *, hint: bool = True, wire: bool = True,
+                 printed_lines: int | None = PRINTED_LINES) -> Group:
+    """A check's details; `printed_lines` caps what its calls printed (None: all of it, as -v)."""
     parts: list = []
     if check.message:
         parts.append(Text(check.message))
     if check.transcript and wire:
         parts.append(Text("what crossed the wire:", style="bold dim"))
         parts.append(Text("\n".join(check.transcript), style="dim"))
+    if check.printed:
+        parts.append(Text("what your code printed:", style="bold dim"))
+        parts.append(printed_block(check.printed, printed_lines))
     if check.seed is not None:
         parts.append(Text(f"(short reads and writes were injected with seed {check.seed}; "
                           f"replay with --seed {check.seed})", style="dim"))
     if check.hint and hint:
         parts.append(Text.from_markup(f"[bold cyan]hint:[/] {escape(check.hint)}"))
     return Group(*parts)
+
+
+def printed_block(printed: str, limit: int | None) -> Text:
+    """What the code printed, its last `limit` lines, saying how many were cut and where they are."""
+    lines = printed.splitlines()
+    if limit is None or len(lines) <= limit:
+        return Text("\n".join("  │ " + line for line in lines))
+    cut = len(lines) - limit
+    kept = Text(f"  … {cut} earlier line{'s' if cut != 1 else ''} cut (tcplab check -v shows them all)\n",
+                style="dim")
+    kept.append("\n".join("  │ " + line for line in lines[-limit:]))
+    return kept
 
 
 def shown_path(path: Path) -> str:
