@@ -23,7 +23,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from graders.batch.processes import kill_all
 
 # Why 61000: above the ranges distributions hand out to people (1000–60000) and below
 # nobody (65534); one uid per job slot (see UidLease), so that RLIMIT_NPROC and kill()
@@ -191,12 +192,7 @@ class SlotCgroups:
             pids = self.pids()
             if not pids:
                 break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except (ProcessLookupError, PermissionError):
-                    pass
+            killed += kill_all(pids)
             time.sleep(0.01)  # SIGKILLed tasks leave the cgroup as the kernel reaps them
         return killed
 

@@ -102,6 +102,18 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def kill_all(pids: list[int]) -> int:
+    """SIGKILLs each of `pids` that is still there (and ours to kill); returns how many were."""
+    killed = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    return killed
+
+
 def kill_descendants(root: int | None = None, rounds: int = 50) -> int:
     """SIGKILLs everything below `root` (default: us) until nothing is left; reaps what is ours."""
     root = os.getpid() if root is None else root
@@ -110,12 +122,7 @@ def kill_descendants(root: int | None = None, rounds: int = 50) -> int:
         pids = descendants(root)
         if not pids:
             break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
+        killed += kill_all(pids)
         if root == os.getpid():
             _reap()
     return killed
