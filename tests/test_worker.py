@@ -147,7 +147,7 @@ def test_a_child_process_dies_with_its_worker(subject):
 
 
 def test_a_module_that_hangs_at_import_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr("graders.engine.subject.IMPORT_DEADLINE", 0.5)
+    monkeypatch.setattr("graders.engine.worker_process.IMPORT_DEADLINE", 0.5)
     path = tmp_path / "slow.py"
     path.write_text("while True:\n    pass\n")
     s = Subject(path, "slow")

@@ -32,7 +32,7 @@ class CallResult:
     cpu_seconds: float = 0.0  # user + system, every thread, from /proc (0 where there is none)
     unseen: str = ""  # why what the call left (fds, memory) could not be read: a failure
     error_after_items: codec.RemoteError | None = None
-    output: str = ""  # what the call printed (stdout and stderr), its last PRINTED_LIMIT bytes
+    output: str = ""  # what the call printed (stdout and stderr): its last bytes (worker_process.PRINTED_LIMIT)
     output_cut: int = 0  # bytes printed before `output`, cut
     message: str = ""
 

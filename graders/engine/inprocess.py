@@ -35,193 +35,34 @@ import os
 import socket
 import threading
 import time
-import traceback
-import tracemalloc
 import warnings
-import weakref
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from graders.engine import codec, resolver
 from graders.engine import faults as fault_injection
 from graders.engine.calls import CallResult, show_call
+from graders.engine.student_threads import (
+    REAL_THREAD_START,
+    Abandoned,
+    CallWatch,
+    MemoryWatch,
+    activate,
+    deactivate,
+    describe_leak,
+    is_student_thread,  # noqa: F401  (graders.notebook.quiet uses it from here)
+    is_students_warning,
+)
 from graders.engine.worker import student_traceback
-from graders.stages import EXERCISES
 
 # Why 0.5 s: after a timeout the call's sockets are shut down and the thread is told to
 # stop, and it usually ends within milliseconds; a thread that does not (stuck in C code)
 # would not end if we waited longer either, so the check goes on without it.
 ABANDON_GRACE = 0.5
-# Why 2 ms: memory is sampled while a call runs. Buffers that matter (a whole file read
-# into memory, a frame body allocated before its length was checked) live for at least
-# the time it takes to move them over a socket, which is longer than this.
-MEMORY_SAMPLE_INTERVAL = 0.002
 # The worker's limit on how many items `consume` collects (graders/engine/worker.py).
 CONSUME_LIMIT = 10000
 # Why 100: deep enough for any value a stage returns; a self-referencing structure stops here.
 MAX_DEPTH = 100
-
-_GRADERS_DIR = str(Path(__file__).resolve().parents[1])  # the whole graders package
-# Allocations made in these files are the grader's (peers, transcript, checks), not the student's.
-_NOT_STUDENT = (
-    tracemalloc.Filter(False, _GRADERS_DIR + os.sep + "*"),
-    tracemalloc.Filter(False, str(EXERCISES) + os.sep + "*" + os.sep + "test_*.py"),
-    tracemalloc.Filter(False, tracemalloc.__file__),
-)
-
-
-class _Abandoned(BaseException):
-    """Raised inside a student's thread that outlived its deadline, to make it stop."""
-
-
-# -- which threads are the student's ---------------------------------------------------------
-# While a call runs, socket.socket.__init__ and threading.Thread.start are wrapped so that
-# sockets made and threads started by the student's threads are known. Only the student's
-# threads are tracked: the grader's peers run in the same process at the same time.
-_ACTIVE: list[_Watch] = []
-_ACTIVE_LOCK = threading.Lock()
-_REAL_SOCKET_INIT = socket.socket.__init__
-_REAL_THREAD_START = threading.Thread.start
-# Every thread a student's call ever started, so that an exception ending one of them later
-# is kept away from stderr (see _quiet_student_threads).
-_STUDENT_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-
-
-def is_student_thread(thread: threading.Thread | None) -> bool:
-    """True for a thread that runs, or was started by, a student's call."""
-    return thread is not None and thread in _STUDENT_THREADS
-
-
-class _Watch:
-    """One call's threads and the sockets they made."""
-
-    def __init__(self) -> None:
-        self.threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-        self.sockets: list[tuple[weakref.ref, int]] = []  # (the socket, its fd when made)
-        self.unclosed: list[str] = []  # 'unclosed ...' ResourceWarnings seen during the call
-        self.thread_errors: list[str] = []
-
-    def adopt(self, thread: threading.Thread) -> None:
-        self.threads.add(thread)
-        _STUDENT_THREADS.add(thread)
-
-    def owns_current_thread(self) -> bool:
-        return threading.current_thread() in self.threads
-
-    def live_sockets(self) -> list[socket.socket]:
-        return [s for s in (ref() for ref, _ in self.sockets) if s is not None and s.fileno() != -1]
-
-    def student_fds(self) -> set[int]:
-        return {fd for _, fd in self.sockets}
-
-
-def _tracking_socket_init(self: socket.socket, *args: Any, **kwargs: Any) -> None:
-    _REAL_SOCKET_INIT(self, *args, **kwargs)
-    for watch in list(_ACTIVE):
-        if watch.owns_current_thread():
-            watch.sockets.append((weakref.ref(self), self.fileno()))
-
-
-def _tracking_thread_start(self: threading.Thread) -> None:
-    for watch in list(_ACTIVE):
-        if watch.owns_current_thread():
-            watch.adopt(self)
-    _REAL_THREAD_START(self)
-
-
-def _activate(watch: _Watch) -> None:
-    with _ACTIVE_LOCK:
-        if not _ACTIVE:
-            socket.socket.__init__ = _tracking_socket_init  # type: ignore[method-assign]
-            threading.Thread.start = _tracking_thread_start  # type: ignore[method-assign]
-        _ACTIVE.append(watch)
-
-
-def _deactivate(watch: _Watch) -> None:
-    with _ACTIVE_LOCK:
-        if watch in _ACTIVE:
-            _ACTIVE.remove(watch)
-        if not _ACTIVE:
-            socket.socket.__init__ = _REAL_SOCKET_INIT  # type: ignore[method-assign]
-            threading.Thread.start = _REAL_THREAD_START  # type: ignore[method-assign]
-
-
-_HOOK_INSTALLED = False
-
-
-def _quiet_student_threads() -> None:
-    """Keeps exceptions that end a student's threads off stderr, for good (installed once).
-
-    A worker prints them into its own output, which a student sees only with a timeout or a
-    crash; in a kernel they would land in whatever cell runs next, and a grade cell with
-    stderr output scores 0.
-    """
-    global _HOOK_INSTALLED
-    if _HOOK_INSTALLED:
-        return
-    previous = threading.excepthook
-
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if args.thread is not None and args.thread in _STUDENT_THREADS:
-            for watch in list(_ACTIVE):
-                if args.thread in watch.threads and args.exc_type is not _Abandoned:
-                    text = "".join(traceback.format_exception_only(args.exc_type, args.exc_value))
-                    watch.thread_errors.append(f"Exception in thread {args.thread.name}: {text}")
-            return
-        previous(args)
-
-    threading.excepthook = hook
-    _HOOK_INSTALLED = True
-
-
-# Installed on import, before anything (a grade cell's stderr capture) swaps the hook for a while.
-_quiet_student_threads()
-
-
-# -- memory -----------------------------------------------------------------------------------
-class _MemoryWatch:
-    """The peak of the student's allocations during a call, sampled with tracemalloc."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._own_tracing = False
-        self.baseline = 0
-        self.peak = 0
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if not tracemalloc.is_tracing():
-            tracemalloc.start(1)  # one frame: the line that allocated, enough to tell whose it is
-            self._own_tracing = True
-        self.baseline = self.peak = self._student_bytes()
-        self._thread = threading.Thread(target=self._sample, name="tcplab memory sampler", daemon=True)
-        _REAL_THREAD_START(self._thread)
-
-    def _student_bytes(self) -> int:
-        if not tracemalloc.is_tracing():
-            return 0
-        snapshot = tracemalloc.take_snapshot().filter_traces(_NOT_STUDENT)
-        return sum(trace.size for trace in snapshot.traces)
-
-    def _sample(self) -> None:
-        with contextlib.suppress(Exception):  # a sampler must never disturb the call
-            while not self._stop.wait(MEMORY_SAMPLE_INTERVAL):
-                self.peak = max(self.peak, self._student_bytes())
-
-    def stop(self, *, sample: bool = True) -> int:
-        """Stops sampling; the growth in KiB over the baseline."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(1.0)
-        if sample:
-            with contextlib.suppress(Exception):
-                self.peak = max(self.peak, self._student_bytes())
-        if self._own_tracing:
-            tracemalloc.stop()
-            self._own_tracing = False
-        return max(0, self.peak - self.baseline) // 1024
-
 
 # -- values across the boundary ---------------------------------------------------------------
 def _hand_over(value: Any, socks: list[socket.socket], no_sendall: bool, depth: int = 0) -> Any:
@@ -299,41 +140,6 @@ def _exit_error(exc: SystemExit) -> codec.RemoteError:
                              f"your code called sys.exit({exc.code!r})")
 
 
-def describe_leak(sock: socket.socket) -> str:
-    """A leaked socket, worded as the worker words it."""
-    try:
-        local = sock.getsockname()
-    except OSError:
-        local = None
-    try:
-        peer = sock.getpeername()
-    except OSError:
-        peer = None
-    try:
-        listening = bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
-    except (OSError, AttributeError):
-        listening = False
-    kind = "listening socket" if listening else "socket"
-    return f"a {kind} (fd {sock.fileno()}, local {local}, peer {peer})"
-
-
-def _is_students_warning(text: str, student_fds: set[int]) -> bool:
-    """An 'unclosed ...' warning about a socket the student made, or about a file."""
-    if "unclosed file" in text:
-        return True
-    if "socket" not in text:
-        return False
-    marker = text.find("fd=")
-    if marker < 0:
-        return True
-    digits = ""
-    for ch in text[marker + 3:]:
-        if not ch.isdigit():
-            break
-        digits += ch
-    return not digits or int(digits) in student_fds
-
-
 # -- the subject ----------------------------------------------------------------------------
 class InProcessSubject:
     """The functions in `namespace` (a notebook's globals), called as a check calls a worker."""
@@ -399,8 +205,8 @@ class InProcessCall:
         self.result: CallResult | None = None
         self._finished = threading.Event()
         self._thread: threading.Thread | None = None
-        self._watch = _Watch()
-        self._memory = _MemoryWatch()
+        self._watch = CallWatch()
+        self._memory = MemoryWatch()
         self._warnings: warnings.catch_warnings | None = None
         self._faults = False
         self._hosts = False
@@ -432,7 +238,7 @@ class InProcessCall:
         self._thread = thread
         self._watch.adopt(thread)
         self._capture_warnings()
-        _activate(self._watch)
+        activate(self._watch)
         if faults:
             fault_injection.install(faults["seed"], faults.get("max_recv"), faults.get("max_send"),
                                     applies_to=self._watch.owns_current_thread)
@@ -441,7 +247,7 @@ class InProcessCall:
             self._install_hosts(hosts)
         self._memory.start()
         self._deadline_at = time.monotonic() + self.deadline
-        _REAL_THREAD_START(thread)
+        REAL_THREAD_START(thread)
 
     def _run(self, target: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], consume: bool) -> None:
         outcome = self._outcome
@@ -452,7 +258,7 @@ class InProcessCall:
                 if consume:
                     value = self._consume(value)
                 outcome["status"], outcome["value"] = "returned", value
-            except _Abandoned:
+            except Abandoned:
                 return
             except SystemExit as exc:
                 outcome["status"], outcome["error"] = "raised", _exit_error(exc)
@@ -460,7 +266,7 @@ class InProcessCall:
                 outcome["status"], outcome["error"] = "raised", remote_error(exc)
             outcome["elapsed"] = time.monotonic() - started
             self._finished.set()
-        except BaseException:  # an _Abandoned arriving late: nobody is waiting for this thread
+        except BaseException:  # an Abandoned arriving late: nobody is waiting for this thread
             pass
         finally:
             args.clear()
@@ -473,7 +279,7 @@ class InProcessCall:
                 items.append(item)
                 if len(items) >= CONSUME_LIMIT:
                     break
-        except _Abandoned:
+        except Abandoned:
             raise
         except BaseException as exc:
             self._outcome["error_after_items"] = remote_error(exc, traceback_from_student=False)
@@ -503,7 +309,7 @@ class InProcessCall:
         def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
             if issubclass(category, ResourceWarning):
                 text = str(message)
-                if "unclosed" in text and _is_students_warning(text, watch.student_fds()):
+                if "unclosed" in text and is_students_warning(text, watch.student_fds()):
                     watch.unclosed.append(text)
                 return None
             return previous(message, category, filename, lineno, file, line)
@@ -565,7 +371,7 @@ class InProcessCall:
                 sock.shutdown(socket.SHUT_RDWR)
         thread = self._thread
         if thread is not None and thread.is_alive() and thread.ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Abandoned))
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Abandoned))
             thread.join(ABANDON_GRACE)
         self._memory.stop(sample=False)
         self._teardown(keep={})
@@ -580,7 +386,7 @@ class InProcessCall:
         if self._hosts:
             resolver.uninstall()
             self._hosts = False
-        _deactivate(self._watch)
+        deactivate(self._watch)
         if self._warnings is not None:
             self._warnings.__exit__(None, None, None)
             self._warnings = None
