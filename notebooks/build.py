@@ -5,13 +5,15 @@
     .venv/bin/python notebooks/build.py --source-only
 
 For every stage in graders/stages.toml it writes notebooks/source/<stage>/<stage>.ipynb:
-the lesson (the stage README's sections, without its `tcplab` how-to), the notebook's
-own additions and demonstrations (notebooks/lessons/<stage>.md), the task, one answer
-cell (the stub, with each function body the reference solution between `### BEGIN
-SOLUTION` markers), and one grade cell per check, found by importing the check files by
-path: the points of each cell are the check's, hidden checks sit between `### BEGIN
-HIDDEN TESTS` markers. Then `nbgrader generate_assignment` runs in a temporary copy of
-the course and its release/ is copied here, so that no gradebook is left behind.
+the lesson (the stage README's sections, without its `tcplab` how-to, said the notebook's
+way: the answer cell, not a file; the check cells, not a command), the notebook's own
+additions and demonstrations (notebooks/lessons/<stage>.md), the task, one answer cell
+(the stub, with each function body the reference solution between `### BEGIN SOLUTION`
+markers), a cell that runs every check at once, one grade cell per check, found by
+importing the check files by path (the points of each cell are the check's, hidden checks
+sit between `### BEGIN HIDDEN TESTS` markers), and a hint cell. Then `nbgrader
+generate_assignment` runs in a temporary copy of the course and its release/ is copied
+here, so that no gradebook is left behind.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from graders.notebook import BEGIN_HIDDEN, END_HIDDEN, NotebookCheck, stage_checks  # noqa: E402
+from graders.report.files import write_atomically  # noqa: E402
 from graders.stages import EXERCISES, SOLUTIONS, Stage, all_stages  # noqa: E402
 
 LESSONS = HERE / "lessons"
@@ -39,7 +42,22 @@ SKIPPED_SECTIONS = ("how to check",)  # the README's `tcplab` commands: the note
 TASK_SECTIONS = ("the task", "your task")
 MISTAKES_SECTIONS = ("common mistakes",)
 FENCE = re.compile(r"^(`{3,}|~{3,})")
-STUDENT_FILE = re.compile(r"`exercises/\d\d_\w+/\w+\.py`")
+HIDDEN_CHECKS_NOTE = "**Hidden checks.**"  # the README's paragraph on them, under "How to check"
+
+# The README is written for the script course: a file to edit, `tcplab` commands, a terminal.
+# In a notebook the same sentences say what to do in the notebook (each pattern matched where
+# the READMEs, or the stub's docstring, say it; TERMINAL_WORDS finds what is left over).
+NOTEBOOK_WORDS = [
+    (re.compile(r"You edit one file: `exercises/\d\d_\w+/\w+\.py`"),
+     "You write your code in one cell: the answer cell of this notebook"),
+    (re.compile(r"`exercises/\d\d_\w+/\w+\.py`"), "the answer cell of this notebook"),
+    (re.compile(r"Read exercises/\d\d_\w+/README\.md first; `tcplab check \d+` checks your work\."),
+     "Read the lesson above first; the check cells below check your work."),
+    (re.compile(r"`tcplab check` runs this stage's public checks\."),
+     "The check cells you can run are this stage's public checks."),
+]
+# Words that send a notebook's learner out of the notebook; tests/test_notebooks.py looks for them.
+TERMINAL_WORDS = re.compile(r"tcplab (check|hint|watch|grade)\b|\bterminal\b|exercises/\d\d_|\bin this folder\b")
 
 
 # -- the stage README, in sections -----------------------------------------------------------------
@@ -61,12 +79,33 @@ def readme_sections(stage: Stage) -> tuple[str, list[tuple[str, str]]]:
             sections[-1][1].append(line)
         elif not line.startswith("# "):
             intro.append(line)
-    fix = _for_the_notebook
-    return fix("\n".join(intro)), [(h, fix("\n".join(body))) for h, body in sections]
+    return (for_the_notebook("\n".join(intro), stage),
+            [(h, for_the_notebook("\n".join(body), stage)) for h, body in sections])
 
 
-def _for_the_notebook(text: str) -> str:
-    return STUDENT_FILE.sub("the answer cell of this notebook", text).strip()
+def for_the_notebook(text: str, stage: Stage) -> str:
+    """The README's words for the script course, as a notebook says them: the answer cell, the check cells."""
+    for pattern, words in NOTEBOOK_WORDS:
+        text = pattern.sub(words, text)
+    # "Fill in the five functions in `send_recv.py`", "Edit `error_handling.py` in this folder"
+    text = re.sub(rf"`{re.escape(stage.filename)}`(?: in this folder)?", "the answer cell", text)
+    return text.strip()
+
+
+def terminal_words(text: str, stage: Stage) -> list[str]:
+    """What in `text` still sends a notebook's learner to a file, a command or a terminal."""
+    found = [m.group(0) for m in TERMINAL_WORDS.finditer(text)]
+    return found + re.findall(rf"\b{re.escape(stage.filename)}\b", text)
+
+
+def hidden_checks_note(sections: list[tuple[str, str]]) -> str:
+    """The README's paragraph on the stage's hidden checks (what kinds of cases they add), or ""."""
+    for heading, text in sections:
+        if heading.lower().startswith(SKIPPED_SECTIONS):
+            for paragraph in re.split(r"\n\s*\n", text):
+                if paragraph.strip().startswith(HIDDEN_CHECKS_NOTE):
+                    return paragraph.strip()
+    return ""
 
 
 def split_markdown(text: str) -> list[str]:
@@ -136,7 +175,7 @@ def answer_source(stage: Stage) -> str:
         edits.append((body[0].lineno - 1, body[0].end_lineno or body[0].lineno, lines))
     for start, end, lines in sorted(edits, reverse=True):
         stub_lines[start:end] = lines
-    return "\n".join(stub_lines).strip()
+    return for_the_notebook("\n".join(stub_lines), stage)
 
 
 def _functions(tree: ast.Module) -> list[tuple[ast.FunctionDef, str]]:
@@ -207,13 +246,16 @@ def grade_cell(check: NotebookCheck, hidden_index: int) -> nbformat.NotebookNode
     return nbgrader_cell(source, grade_id, grade=True, locked=True, points=points)
 
 
+# The set-up cell imports from graders only graders.api, the course's public face (a test
+# pins it): a notebook in a student's hands must not break when graders' insides move.
+# Each check cell imports its own `grade`.
 SETUP = '''\
-# Run this cell first. It loads what the demonstrations and the check cells use: the course's
-# grading library (installed with tcplab) and the reference peers' script actions.
+# Run this cell first. It loads what the demonstrations use: the course's grading library
+# (installed with tcplab) and the reference peers' script actions.
 import socket
 
-from graders.notebook import demo, grade, wait_for_bytes
-from graders.checking.peers import Close, Pause, Recv, RecvAll, RecvLine, Reset, Send, ShutWr, Stall, dribble'''
+from graders.api import demo, wait_for_bytes
+from graders.api import Close, Pause, Recv, RecvAll, RecvLine, Reset, Send, ShutWr, Stall, dribble'''
 
 
 def how_it_works(stage: Stage, checks: list[NotebookCheck]) -> str:
@@ -226,17 +268,50 @@ def how_it_works(stage: Stage, checks: list[NotebookCheck]) -> str:
 
 - *Demonstrations* talk to a reference peer over loopback and show what crossed the wire.
   Change them and run them again: that is what they are for.
-- The *answer cell* holds the functions of `{stage.filename}`, with their contracts. Replace each
-  `raise NotImplementedError()` with your code, then run the cell. (It is the same task as
-  `exercises/{stage.id}/{stage.filename}` in the script course.)
-- Each *check cell* runs one of the checks `tcplab check {stage.number}` runs, against the
-  functions this notebook defines. A failure shows what was expected, what happened, the bytes
-  that crossed the wire, and a hint. After changing your code, run the answer cell again, then the check.
+- The *answer cell* holds this stage's functions, with their contracts. Replace each
+  `raise NotImplementedError()` with your code, then run the cell.
+- Under *Check your work*, one cell runs every check at once, and each *check cell* after it
+  runs one check against the functions this notebook defines. A failure shows what was
+  expected, what happened, the bytes that crossed the wire, and a hint. After changing your
+  code, run the answer cell again, then the check.
 - This stage has {len(public)} check{'' if len(public) == 1 else 's'} you can run and
   {len(hidden)} hidden one{'' if len(hidden) == 1 else 's'} that run{'s' if len(hidden) == 1 else ''} when your notebook is graded:
   {total:g} points in all.
 
-Stuck? `tcplab hint {stage.number}` in a terminal gives the stage's hints, one at a time."""
+Stuck? The *hint cell* at the end of the notebook gives the stage's hints, one at a time."""
+
+
+# Cells that use graders.notebook, as the check cells do (the set-up cell keeps to graders.api).
+RUN_EVERY_CHECK = """\
+# Every check you can run, at once: how many pass, the first failure in full, the rest one
+# line each. Worth no points itself (the check cells below are graded); it skips while grading.
+from graders.notebook import run_every_check
+run_every_check("{stage}")"""
+
+HINT = """\
+# One hint per run of this cell, gentlest first; hint("{stage}", every=True) shows them all.
+from graders.notebook import hint
+hint("{stage}")"""
+
+
+def check_your_work(stage: Stage, sections: list[tuple[str, str]]) -> list[nbformat.NotebookNode]:
+    """The heading of the checks, what the hidden ones add, and the cell that runs every check."""
+    text = ("## Check your work\n\nRun the answer cell first, then the cells below. The first one runs "
+            "every check you can run at once. Each check cell after it runs one check and is worth its "
+            "points: a check that fails shows why, and its hint names the idea it needs. After changing "
+            "your code, run the answer cell again, then the check cell again.")
+    cells = [md(text)]
+    note = hidden_checks_note(sections)
+    if note:
+        cells.append(md(note))
+    cells.append(nbgrader_cell(RUN_EVERY_CHECK.format(stage=stage.id), "run-every-check", locked=True))
+    return cells
+
+
+def hint_cells(stage: Stage) -> list[nbformat.NotebookNode]:
+    text = ("## Stuck? One hint at a time\n\nRun the cell below for the stage's first hint, the gentlest; "
+            "run it again for the next one. (Each check that fails also ends with a hint of its own.)")
+    return [md(text), nbgrader_cell(HINT.format(stage=stage.id), "hints", locked=True)]
 
 
 def build_notebook(stage: Stage) -> nbformat.NotebookNode:
@@ -257,17 +332,18 @@ def build_notebook(stage: Stage) -> nbformat.NotebookNode:
     cells.append(md("Write the functions below: each body is yours. Run the cell when you are done."))
     cells.append(nbgrader_cell(answer_source(stage), f"answer-{stage.module}", solution=True))
     cells += lesson_after
-    cells.append(md("## Check your work\n\nRun each check cell. A check that fails shows why, "
-                    "and the hint names the idea it needs."))
+    if checks:
+        cells += check_your_work(stage, sections)
+    else:
+        cells += [md("## Check your work"), md("*This stage's checks are not written yet.*")]
     hidden_index = 0
     for check in checks:
         hidden_index += check.hidden
         cells.append(grade_cell(check, hidden_index))
-    if not checks:
-        cells.append(md("*This stage's checks are not written yet.*"))
     for heading, text in sections:
         if heading.lower().startswith(MISTAKES_SECTIONS):
             cells += [md(t) for t in split_markdown(text)]
+    cells += hint_cells(stage)
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
@@ -287,17 +363,11 @@ def source_path(root: Path, stage: Stage) -> Path:
 
 
 # -- writing ---------------------------------------------------------------------------------------------
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    tmp.replace(path)
-
-
 def write_sources(root: Path) -> list[Path]:
     written = []
     for stage in all_stages():
         path = source_path(root, stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, render(build_notebook(stage)))
         written.append(path)
     return written

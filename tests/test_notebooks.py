@@ -11,6 +11,7 @@ generate_feedback (no hidden test source in it) and export (the CSV says the sam
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -24,8 +25,13 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from graders.notebook import BEGIN_HIDDEN, stage_checks, strip_hidden_tests
-from graders.stages import all_stages
+import graders.notebook.cells as cells_module
+import graders.notebook.hints as hints_module
+from graders.notebook import BEGIN_HIDDEN, hint, run_every_check, stage_checks, strip_hidden_tests
+from graders.notebook.hints import forget_hints
+from graders.report.notebook_html import STYLE, render_html
+from graders.report.results import CheckResult
+from graders.stages import all_stages, find_stage
 from tests.corpus import CAUGHT_BY, CORPUS, EXERCISES, as_submission, intended_checks, tcplab
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +103,138 @@ def test_released_notebooks_hold_no_solution_and_no_hidden_test(stage):
     leaked = [line for line in _solution_lines(source_answer) if line in released_lines and line not in stub]
     assert not leaked, f"solution code in the released answer cell: {leaked[:3]}"
     assert "raise NotImplementedError()" in released_answer
+
+
+def load_build():
+    """notebooks/build.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("tcplab_notebooks_build", COURSE / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("kind", ["source", "release"])
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_a_notebook_says_what_to_do_in_the_notebook(stage, kind):
+    nb = notebook(kind, stage)
+    build = load_build()
+    sent_away = [(index, words) for index, cell in enumerate(nb.cells)
+                 for words in build.terminal_words(cell.source, stage)]
+    assert not sent_away, (f"cells that send the learner to a file, a command or a terminal: {sent_away} "
+                           "(say it the notebook's way in notebooks/build.py's NOTEBOOK_WORDS)")
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    assert f'run_every_check("{stage.id}")' in by_id["run-every-check"].source
+    assert f'hint("{stage.id}")' in by_id["hints"].source
+    for cell_id in ("run-every-check", "hints"):  # no grade of their own: the check cells are the grade
+        assert not by_id[cell_id].metadata.nbgrader["grade"], cell_id
+
+
+def test_every_name_a_released_notebook_imports_from_graders_exists():
+    import graders.notebook
+
+    imported = set()
+    for stage in STAGES:
+        for cell in notebook("release", stage).cells:
+            for names in re.findall(r"^from graders\.notebook import (.+)$", cell.source, re.M):
+                imported |= {n.strip() for n in names.split(",")}
+    assert {"grade", "run_every_check", "hint"} <= imported
+    assert all(callable(getattr(graders.notebook, name, None)) for name in imported), imported
+
+
+def _hint_shown(monkeypatch) -> list[str]:
+    shown: list[str] = []
+    monkeypatch.setattr(hints_module, "show_html", shown.append)
+    forget_hints()
+    return shown
+
+
+def test_the_hint_cell_gives_one_hint_more_each_run_and_every_hint_when_asked(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    shown = _hint_shown(monkeypatch)
+    stage = find_stage("04_send_recv")
+    count = len(stage.hints)
+    assert count >= 3, "stage 04 needs hints for this test"
+    hint(stage.id)
+    assert f"Hint 1 of {count}" in shown[-1] and "Hint 2" not in shown[-1]
+    assert "Run this cell again for hint 2" in shown[-1]
+    hint("4")  # a number names the stage too, and the count is the stage's, not the spelling's
+    assert f"Hint 2 of {count}" in shown[-1] and "Hint 3" not in shown[-1]
+    assert 'class="hint dim"><strong>Hint 1' in shown[-1], "the hint seen before is dimmed"
+    hint(stage.id, every=True)
+    assert all(f"Hint {n} of {count}" in shown[-1] for n in range(1, count + 1))
+    assert "That is every hint" in shown[-1]
+    for _ in range(count + 2):  # past the last one it stays at the last one
+        hint(stage.id)
+    assert f"Hint {count} of {count}" in shown[-1]
+    forget_hints()
+    hint(stage.id)
+    assert "Hint 2" not in shown[-1]
+
+
+def test_while_nbgrader_runs_the_notebook_no_hint_is_given_and_no_check_runs_twice(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    shown = _hint_shown(monkeypatch)
+    hint("04_send_recv")
+    assert "Hint 1" not in shown[-1] and "while your notebook is graded" in shown[-1]
+    ran: list[object] = []
+    monkeypatch.setattr(cells_module, "run_checks", lambda *a, **k: ran.append(a) or [])
+    monkeypatch.setattr(cells_module, "show_html", shown.append)
+    run_every_check("04_send_recv", namespace={})
+    assert not ran and "while your notebook is graded" in shown[-1]
+
+
+def _result(name: str, status: str, points: float = 1.0, **details) -> CheckResult:
+    return CheckResult(id=f"04_send_recv.{name}", title=f"the check {name}", status=status,
+                       score=points if status == "passed" else 0.0, max_score=points, hidden=False, **details)
+
+
+def test_a_whole_stage_report_shows_the_first_failure_in_full_and_the_rest_one_line_each():
+    results = [_result("one", "passed"),
+               _result("two", "failed", 2, message="expected 2000 bytes, got 4", transcript=["peer received 4 bytes"],
+                       hint="loop `while view:`"),
+               _result("three", "failed", message="the second failure's message", hint="the second hint"),
+               _result("four", "skipped", message="skipped: it needs “the check two”, which did not pass")]
+    markup = render_html(results, focus=True)
+    assert "1 of 4 checks passed" in markup and "[1/5 points]" in markup
+    for r in results:
+        assert r.title in markup, r.title
+    assert "expected 2000 bytes, got 4" in markup and "peer received 4 bytes" in markup
+    assert "<code>while view:</code>" in markup, "a hint's `code` is shown as code"
+    assert "the second failure" not in markup and "the second hint" not in markup, "one failure in full only"
+    assert "which did not pass" in markup, "a skipped check says why"
+    assert markup.count("in full below") == 1
+    everything = render_html(results[1:3])  # one cell's report: each check in full
+    assert "the second failure" in everything
+
+
+def _css_rules(style: str) -> list[tuple[str, dict[str, str]]]:
+    body = re.sub(r"</?style>", "", style)
+    rules = []
+    for selector, declarations in re.findall(r"([^{}]+)\{([^{}]*)\}", body):
+        props = dict(d.split(":", 1) for d in declarations.replace("\n", "").split(";") if ":" in d)
+        rules.append((selector.strip(), {k.strip(): v.strip() for k, v in props.items()}))
+    return rules
+
+
+def test_the_report_reads_in_a_light_and_a_dark_theme_and_shows_the_wire_in_monospace():
+    """No colour for one theme only: each is a JupyterLab theme variable whose fallback reads on any
+    background (text: the surrounding colour; boxes: translucent); a status colour only for marks
+    and borders. Transcripts and hex dumps (in <pre>) are monospace."""
+    rules = _css_rules(STYLE)
+    assert rules
+    for selector, props in rules:
+        for prop, value in props.items():
+            if prop == "color" and ".mark" not in selector:
+                assert re.fullmatch(r"var\(--jp-[\w-]+,\s*currentColor\)|inherit|currentColor", value), (selector, value)
+            if prop.startswith("background"):
+                fallback = re.fullmatch(r"var\(--jp-[\w-]+,\s*(rgba\([^)]*,\s*(0?\.\d+)\)|transparent)\)", value)
+                assert fallback, f"{selector} {{{prop}: {value}}}: a theme variable with a translucent fallback"
+            for literal in re.finditer(r"#[0-9a-fA-F]{3,8}\b|rgba?\(", value):
+                before = value[:literal.start()]
+                assert re.search(r"var\(--jp-[\w-]+,\s*$", before), \
+                    f"{selector} {{{prop}: {value}}}: a colour only as a theme variable's fallback"
+    pre = next(props for selector, props in rules if selector.split(",")[0].strip() == ".tcplab pre")
+    assert "monospace" in pre["font-family"]
 
 
 def answer_cell(nb: nbformat.NotebookNode) -> str:
@@ -176,7 +314,11 @@ def test_a_failing_grade_cell_writes_nothing_to_stderr_and_ends_at_its_deadline(
     for cell in nb.cells[1:3]:
         kinds = [(o.output_type, o.get("name")) for o in cell.outputs]
         assert ("stream", "stderr") not in kinds, cell.outputs
-        assert [o.ename for o in cell.outputs if o.output_type == "error"] == ["AssertionError"]
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert [o.ename for o in errors] == ["CheckFailed"], "an error output: the cell failed, for nbgrader too"
+        assert len(errors[0].traceback) <= 2, f"one line, not a traceback as tall as the report: {errors[0].traceback}"
+        assert "Traceback" not in "".join(errors[0].traceback) and "cells.py" not in "".join(errors[0].traceback)
+        assert "did not pass" in errors[0].traceback[0]
         assert any("text/html" in o.get("data", {}) for o in cell.outputs), "the report is shown"
     report = nb.cells[1].outputs[0].data["text/html"]
     assert "a student&#x27;s debugging line" in report, "stderr is shown inside the report instead"
@@ -252,6 +394,24 @@ def test_the_untouched_release_gets_zero(graded_course):
         scores = _cell_scores(graded_course["course"], "untouched", stage)
         assert set(scores) == {c.spec.name for c in stage_checks(stage)}
         assert all(score == 0 for score in scores.values()), (stage.id, scores)
+
+
+def test_a_failed_grade_cell_is_one_line_of_error_and_nbgrader_gives_it_zero(graded_course):
+    course = graded_course["course"]
+    for stage in STAGES_WITH_CHECKS:
+        autograded = nbformat.read(course / "autograded" / "untouched" / stage.id / f"{stage.id}.ipynb", as_version=4)
+        scores = _cell_scores(course, "untouched", stage)
+        graded = grade_cells(autograded)
+        assert graded and len(graded) == len(scores)
+        for cell in graded:
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            assert [o.ename for o in errors] == ["CheckFailed"], (stage.id, cell.metadata.nbgrader["grade_id"])
+            assert len(errors[0].traceback) <= 2, errors[0].traceback
+        assert set(scores.values()) == {0}, (stage.id, scores)
+        overview = next(c for c in autograded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "run-every-check")
+        assert not [o for o in overview.outputs if o.output_type == "error"], "the overview cell never fails"
+        page = (course / "feedback" / "untouched" / stage.id / f"{stage.id}.html").read_text("utf-8")
+        assert "Traceback (most recent call last)" not in page and "cells.py" not in page, stage.id
 
 
 def test_a_known_bug_loses_the_points_tcplab_grade_takes_off(graded_course, tmp_path):
