@@ -389,7 +389,7 @@ def test_loose_files_beside_a_damaged_zip_get_full_marks_and_the_zip_is_ignored_
 
 
 def test_names_that_are_not_utf8_give_a_valid_results_json_that_shows_them_escaped(graded):
-    """Protection: every string of results.json goes through gradescope_json.printable (the bytes
+    """Protection: every string of results.json goes through results.safe_text (the bytes
     that are not UTF-8 become \\xNN) before it is written; finish() read the file as strict UTF-8."""
     data, root = graded["non_utf8"]
     raw = (root / "results" / "results.json").read_bytes()
@@ -584,7 +584,7 @@ def test_an_archive_that_fails_in_any_way_costs_only_itself(tmp_path, monkeypatc
 
 
 def test_results_json_is_valid_utf8_whatever_the_names_hold(tmp_path):
-    """Protection: write_results passes every string (keys too) through gradescope_json.printable."""
+    """Protection: write_results passes every string (keys too) through results.safe_text."""
     from graders.report.gradescope_json import write_results
 
     name = os.fsdecode(b"r\xe9sum\xe9/create_socket.py")

@@ -88,12 +88,14 @@ def kind_of(path: Path) -> str:
 
 
 def walk_without_links(top: Path, *, skip: Callable[[Entry], bool] | None = None,
-                       depth: int | None = None) -> Iterator[Entry]:
+                       depth: int | None = None, unreadable: list[PurePosixPath] | None = None) -> Iterator[Entry]:
     """Every entry under `top`, by name, each folder before what it holds; no link is followed.
 
     A link is yielded (kind "link") and never entered, opened or resolved. `skip(entry)`
     true leaves an entry out (a folder: with all it holds); `depth=1` gives `top`'s own
-    entries only. `top` itself must be a real folder (SubmissionError if it is a link).
+    entries only. `top` itself must be a real folder (SubmissionError if it is a link). A
+    folder that cannot be listed raises OSError, or, given `unreadable`, is added to it (by
+    its path relative to `top`) and passed over. A stack, not recursion: no tree is too deep.
     The tree is one nobody changes while it is read: the originals are hidden from student
     code, and Gradescope gathers before any student code runs. Files are opened with
     O_NOFOLLOW all the same (`open_regular`).
@@ -101,22 +103,36 @@ def walk_without_links(top: Path, *, skip: Callable[[Entry], bool] | None = None
     top = Path(top)
     if kind_of(top) == "link":
         raise SubmissionError(link_note(shown(top.name)))
-    yield from _walk(top, PurePosixPath(), skip, depth)
+    listings = [_listing(top, PurePosixPath(), skip, unreadable)]
+    while listings:
+        entry = next(listings[-1], None)
+        if entry is None:
+            listings.pop()
+            continue
+        yield entry
+        if entry.kind == "dir" and (depth is None or len(listings) < depth):
+            listings.append(_listing(entry.path, entry.rel, skip, unreadable))
 
 
-def _walk(folder: Path, rel: PurePosixPath, skip: Callable[[Entry], bool] | None,
-          depth: int | None) -> Iterator[Entry]:
-    with os.scandir(folder) as listing:
-        items = sorted(listing, key=lambda e: e.name)
+def _listing(folder: Path, rel: PurePosixPath, skip: Callable[[Entry], bool] | None,
+             unreadable: list[PurePosixPath] | None) -> Iterator[Entry]:
+    """One folder's entries by name, from lstat, without those `skip` leaves out."""
+    try:
+        with os.scandir(folder) as listing:
+            items = sorted(listing, key=lambda e: e.name)
+    except OSError:
+        if unreadable is None:
+            raise
+        unreadable.append(rel)
+        return iter(())
+    entries = []
     for item in items:
         st = item.stat(follow_symlinks=False)
         kind = _kind(st.st_mode)
         entry = Entry(folder / item.name, rel / item.name, kind, st.st_size if kind == "file" else 0)
-        if skip is not None and skip(entry):
-            continue
-        yield entry
-        if kind == "dir" and (depth is None or depth > 1):
-            yield from _walk(entry.path, entry.rel, skip, None if depth is None else depth - 1)
+        if skip is None or not skip(entry):
+            entries.append(entry)
+    return iter(entries)
 
 
 def open_regular(path: Path) -> IO[bytes]:

@@ -32,16 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
-from graders.grading.submission import SubmissionError, unpack_zip
+from graders.grading.submission import Entry, SubmissionError, unpack_zip, walk_without_links
 from graders.report.gradescope_json import (
     Gathered,
     failure_json,
-    printable,
     results_json,
     tidier,
     write_results,
 )
-from graders.report.results import StageResult
+from graders.report.results import StageResult, safe_text
 from graders.stages import GRADERS, HIDDEN, Stage, all_stages, select_stages
 
 DEFAULT_ROOT = "/autograder"
@@ -122,29 +121,18 @@ def walk_submission(top: Path) -> Walked:
     is looked at with lstat (is_symlink, follow_symlinks=False), so a link is listed and never
     entered or read, and every component of a path returned is a real folder. Litter folders
     (SKIPPED_DIRS, dot folders) are not entered."""
+    def litter(entry: Entry) -> bool:  # not entered, and a link there is not worth a note
+        name = entry.rel.name
+        return (name in SKIPPED_DIRS or name.startswith(".")) and entry.kind in ("dir", "link")
+
     walked = Walked()
-    pending = [(top, PurePosixPath())]  # a stack, not recursion: a deep tree cannot exhaust it
-    while pending:
-        folder, rel = pending.pop()
-        try:
-            with os.scandir(folder) as entries:
-                listed = sorted(entries, key=lambda e: e.name)
-        except OSError:
-            walked.unreadable.append(shown_path(rel) if rel.parts else ".")
-            continue
-        subfolders = []
-        for entry in listed:
-            here = rel / entry.name
-            if entry.name in SKIPPED_DIRS or entry.name.startswith("."):
-                if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
-                    continue  # litter: not entered, and a link there is not worth a note
-            if entry.is_symlink():
-                walked.links.append(shown_path(here))
-            elif entry.is_dir(follow_symlinks=False):
-                subfolders.append((folder / entry.name, here))
-            elif entry.is_file(follow_symlinks=False):
-                walked.files.append(folder / entry.name)
-        pending += reversed(subfolders)  # depth first, in name order
+    unreadable: list[PurePosixPath] = []
+    for entry in walk_without_links(top, skip=litter, unreadable=unreadable):
+        if entry.kind == "link":
+            walked.links.append(shown_path(entry.rel))
+        elif entry.kind == "file":
+            walked.files.append(entry.path)
+    walked.unreadable = [shown_path(rel) if rel.parts else "." for rel in unreadable]
     return walked
 
 
@@ -170,7 +158,7 @@ def unpack_reason(exc: BaseException, archive: Path, dest: Path, shown: str) -> 
 
 
 def shown_path(rel: PurePath) -> str:
-    return printable(PurePosixPath(rel).as_posix())
+    return safe_text(PurePosixPath(rel).as_posix())
 
 
 # -- grading inside Gradescope --------------------------------------------------------------------

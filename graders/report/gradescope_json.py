@@ -13,7 +13,7 @@ or expected). The top-level output speaks only of the public checks and of the f
 it cannot give the hidden results away early.
 
 Two rewritings keep the grader's own details out of it: `tidier` turns the grader's private
-paths back into the names the student used, and `printable` makes every string one that UTF-8
+paths back into the names the student used, and `safe_text` (graders/report/results.py) makes every string one that UTF-8
 can carry (a file name that is not UTF-8 is shown escaped, \\xff, and never costs the whole
 results.json).
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from graders.report.files import write_atomically
-from graders.report.results import CheckResult, StageResult
+from graders.report.results import CheckResult, StageResult, safe_text
 from graders.report.student_view import HIDDEN_FAILED_NOTE, CheckView, fmt, view
 from graders.stages import Stage, all_stages
 
@@ -132,7 +132,7 @@ def failure_json(message: str, seconds: float) -> dict[str, Any]:
 
 def write_results(path: Path, data: dict[str, Any]) -> None:
     """Atomically (graders/report/files.py): Gradescope, or a reader racing us, sees the old file
-    or the new one. Every string goes through printable() first: one file name that is not UTF-8
+    or the new one. Every string goes through safe_text() first: one file name that is not UTF-8
     must not cost the whole results.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(printable_json(data), indent=2, ensure_ascii=False))
@@ -140,23 +140,12 @@ def write_results(path: Path, data: dict[str, Any]) -> None:
 
 def printable_json(data: Any) -> Any:
     if isinstance(data, str):
-        return printable(data)
+        return safe_text(data)
     if isinstance(data, dict):
         return {printable_json(k): printable_json(v) for k, v in data.items()}
     if isinstance(data, list):
         return [printable_json(v) for v in data]
     return data
-
-
-# -- text a student may read ----------------------------------------------------------------------
-def printable(text: str) -> str:
-    """Text any UTF-8 output can carry. A Linux file name is bytes, and Python gives the bytes
-    that are not UTF-8 as lone surrogates, which json.dumps passes on and no UTF-8 encoder
-    takes: they become \\xNN, as Python would show the bytes."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate no file name makes (from JSON, say)
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # A private folder of a Gradescope run (graders/packaging/gradescope.py's tcplab-gradescope-…) or of
