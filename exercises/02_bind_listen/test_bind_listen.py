@@ -102,7 +102,8 @@ def test_busy_port_raises_eaddrinuse(lab):
 def test_closes_socket_when_bind_fails(lab):
     """open_listener() on a busy port leaves no socket open"""
     occupant = lab.listener()
-    result = lab.call("open_listener", "127.0.0.1", occupant.getsockname()[1])
+    with shared.exit_told(shared.EXIT_HINT):
+        result = lab.call("open_listener", "127.0.0.1", occupant.getsockname()[1])
     close_sockets(result.value)
     lab.expect_no_leaks(result, hint=CLOSE_HINT)
 
@@ -115,11 +116,23 @@ def test_opens_ipv6_listener(lab):
                           hint=shared.IPV6_HINT)
 
 
+@check(points=1, hint="A host may be a name: getaddrinfo(host, port, type=socket.SOCK_STREAM, "
+       "flags=socket.AI_PASSIVE) resolves it and says which family to use.")
+def test_opens_a_listener_for_a_name(lab):
+    """open_listener("localhost") returns a listener that a client reaches at its address"""
+    with shared.returned_listener(lab, lab.call("open_listener", "localhost")) as listener:
+        host, port = listener.getsockname()[:2]
+        if port == 0 or host not in ("127.0.0.1", "::1"):
+            raise Failure("open_listener('localhost') is not bound to a loopback address and a port",
+                          expected="('127.0.0.1', port) or ('::1', port)", actual=repr((host, port)))
+        shared.accept_through(lab, listener, shared.LISTEN_HINT)
+
+
 # -- accept_one ------------------------------------------------------------------------------------------
 @check(points=1, hint="accept_one returns what listener.accept() returns: (conn, address). Don't close the listener.")
 def test_accept_one_returns_the_connection(lab):
-    """accept_one(listener, 5.0) returns (conn, address) for a client that connected"""
-    _accept_a_queued_client(lab, lab.listener())
+    """accept_one(listener, None) returns (conn, address) for a client that connected (None: no time limit)"""
+    _accept_a_queued_client(lab, lab.listener(), timeout=None)
 
 
 @check(points=2, hint=TIMEOUT_HINT)

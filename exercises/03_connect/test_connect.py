@@ -11,8 +11,8 @@ How these checks make loopback behave like a real network:
 - "bound the line": the server sends too much and then keeps the connection open (Stall),
   so only a reader that counts what it holds can stop; one that waits for more meets its
   own `timeout` instead.
-Checks that have to wait for a timeout (a connect to a full backlog, a silent server) are
-hidden ones: the public checks of a correct solution never wait.
+- "timeouts": a listener whose accept queue is full never answers the handshake, and a server
+  that accepts and says nothing never sends; a correct solution waits out its 0.3 s timeout.
 """
 
 import socket
@@ -28,9 +28,11 @@ from graders.api import (
     Stall,
     check,
     close_sockets,
+    dribble,
     explain_hang,
     peer_of,
     serving,
+    show_bytes,
 )
 from graders.api import connect as shared  # what these checks share with the hidden ones
 
@@ -45,12 +47,28 @@ REFUSED_HINT = ("Let the OSError of the last attempt propagate: nothing listenin
                 "Don't catch it and return None.")
 CLOSE_ATTEMPT_HINT = ("Each failed attempt's socket is a file descriptor: sock.close() in the except block "
                       "before you try the next address (or re-raise).")
-LINE_HINT = ("TCP is a byte stream: one recv() returns whatever has arrived, maybe a few bytes. Append each "
-             "chunk to a buffer and keep reading until the buffer holds b'\\n'; the line is what comes before it.")
+# Why 0.3 s: long enough to be told apart from "did not wait at all", short enough that a
+# correct solution waiting it out keeps the stage fast.
+SHORT_TIMEOUT = 0.3
+# Why 2 s: a correct TimeoutError comes about SHORT_TIMEOUT after the call; only code that
+# does not use its timeout takes seconds more.
+TIMEOUT_SLACK = 2.0
+
+LINE_HINT = shared.LINE_HINT
+CONNECT_TIMEOUT_HINT = ("Set the timeout BEFORE connect(): sock.settimeout(timeout); sock.connect(address). A "
+                        "timeout set after connect() cannot bound the connect, which then waits for the kernel "
+                        "to give up (about two minutes).")
+SILENT_HINT = ("Pass fetch_line's `timeout` on to connect() and keep it on the socket: recv() then raises "
+               "TimeoutError when the server stays silent. (Not connect(host, port): that is 5 s, not yours.)")
 EOF_HINT = ("recv() returning b'' means the server closed: no more bytes will come, and recv() keeps returning "
             "b'' at once. Check for it on every read and raise EOFError.")
+EOF_RETURNED_HINT = ("The server closed before its b'\\n': what you hold is not a line. When recv() returns b'' "
+                     "(or readline() returns bytes that do not end in b'\\n'), raise EOFError instead of returning "
+                     "what you have.")
 MAX_LINE_HINT = ("Check the size as the buffer grows: as soon as it holds more than max_line bytes and no "
                  "b'\\n', raise ValueError. Don't wait for a newline that may never come.")
+EXACT_MAX_HINT = ("The limit is on the line without its b'\\n': a line of exactly max_line bytes is fine. Raise "
+                  "ValueError only when you hold MORE than max_line bytes and none of them is b'\\n'.")
 CLOSE_HINT = ("Open the socket with `with connect(host, port, timeout) as sock:` so it is closed however "
               "fetch_line ends: by returning, or by raising EOFError, ValueError, TimeoutError...")
 
@@ -149,7 +167,8 @@ def test_tries_every_address(lab):
 def test_nothing_listening_raises_connection_refused(lab):
     """connect() to a port where nothing listens raises ConnectionRefusedError"""
     _, port = lab.unused_port()
-    result = lab.call("connect", "127.0.0.1", port, 2.5)
+    with shared.exit_told(shared.EXIT_HINT):
+        result = lab.call("connect", "127.0.0.1", port, 2.5)
     close_sockets(result.value)
     lab.expect_raises(result, ConnectionRefusedError, hint=REFUSED_HINT)
 
@@ -158,11 +177,30 @@ def test_nothing_listening_raises_connection_refused(lab):
 def test_closes_the_sockets_of_failed_attempts(lab):
     """connect() to a name whose two addresses both refuse raises ConnectionRefusedError, leaving no socket open"""
     port, blocker, hosts = _refused_everywhere(lab)
-    with blocker:
+    with blocker, shared.exit_told(shared.EXIT_HINT):
         result = lab.call("connect", shared.DUAL, port, 2.5, hosts=hosts)
     close_sockets(result.value)
     lab.expect_raises(result, ConnectionRefusedError, hint=REFUSED_HINT)
     lab.expect_no_leaks(result, hint=CLOSE_ATTEMPT_HINT)
+
+
+@check(points=1, hint=CONNECT_TIMEOUT_HINT)
+def test_connect_times_out(lab):
+    """connect(host, port, timeout=0.3) to a server that never answers the handshake raises TimeoutError"""
+    server = lab.server(mode="full")
+    try:
+        with shared.exit_told(shared.EXIT_HINT):
+            result = lab.call("connect", *server.address, SHORT_TIMEOUT, deadline=HANG_DEADLINE)
+    except CallTimedOut as exc:
+        raise explain_hang(exc, "the server's accept queue was full, so the handshake was never answered; "
+                           f"connect should have given up after {SHORT_TIMEOUT} s", CONNECT_TIMEOUT_HINT) from None
+    close_sockets(result.value)
+    lab.expect_raises(result, TimeoutError, hint=CONNECT_TIMEOUT_HINT)
+    if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
+        raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
+                      expected=f"TimeoutError after about {SHORT_TIMEOUT} s", actual=f"{result.elapsed:.1f} s",
+                      hint="Use the `timeout` argument for the connect, not a number of your own.")
+    lab.expect_no_leaks(result)
 
 
 # -- fetch_line -----------------------------------------------------------------------------------------
@@ -174,19 +212,40 @@ def test_fetch_line_reads_a_line_sent_in_pieces(lab):
     # recv return at most 7 bytes, so one recv can never hold the whole line.
     server = serving(lab, [Send(line + b"\n", piece=3, pause=0.001), RecvAll()])
     result = lab.call("fetch_line", *server.address, faults=True)
-    lab.expect_equal(result, line, hint=LINE_HINT)
+    shared.expect_line(lab, result, line, line + b"\n", hint=LINE_HINT)
+
+
+@check(points=1, hint=LINE_HINT)
+def test_fetch_line_returns_only_the_first_line(lab):
+    r"""fetch_line() returns b"first" for b"first\nsecond\n", b"" for b"\n", and b"hi\r" for b"hi\r\n" """
+    for sent, expected in ((b"first\nsecond\n", b"first"), (b"\n", b""), (b"hi\r\n", b"hi\r")):
+        server = serving(lab, [Send(sent), RecvAll()])
+        result = lab.call("fetch_line", *server.address, faults=True)
+        shared.expect_line(lab, result, expected, sent, hint=LINE_HINT)
 
 
 @check(points=1.5, hint=EOF_HINT)
 def test_fetch_line_raises_eof_when_the_server_closes_early(lab):
     """fetch_line() raises EOFError when the server closes before a newline (after b"abc", and after nothing)"""
-    for script, what in (([Send(b"abc"), Close()], 'sent b"abc" and closed'), ([Close()], "closed at once")):
+    # b"abc" comes one byte at a time, each once the last was read: code that stops after one
+    # recv() holds b"a", code that reads on to the EOF and returns what it has holds b"abc".
+    for script, what in (([dribble(b"abc"), Close()], 'sent b"abc" and closed'), ([Close()], "closed at once")):
         server = serving(lab, script)
         try:
-            result = lab.call("fetch_line", *server.address, 2.0, deadline=HANG_DEADLINE)
+            with shared.exit_told(shared.EXIT_HINT):
+                result = lab.call("fetch_line", *server.address, 2.0, deadline=HANG_DEADLINE)
         except CallTimedOut as exc:
             raise explain_hang(exc, f"the server {what}, so every recv() returned b'' at once, and your loop "
                                "went round forever", EOF_HINT) from None
+        if result.status == "returned":
+            got = result.value
+            shown = show_bytes(bytes(got)) if isinstance(got, (bytes, bytearray)) else repr(got)
+            # Fewer than the 3 bytes sent: it never read on to the EOF (one recv); all 3: it did, and
+            # returned them instead of raising.
+            stopped_early = isinstance(got, (bytes, bytearray)) and len(got) < 3 and what.startswith("sent")
+            raise Failure(f"{result.shown} returned instead of raising EOFError: the server {what}, before any "
+                          "b'\\n'", expected="EOFError raised", actual=f"returned {shown}",
+                          hint=LINE_HINT if stopped_early else EOF_RETURNED_HINT)
         lab.expect_raises(result, EOFError, hint=EOF_HINT)
 
 
@@ -207,6 +266,36 @@ def test_fetch_line_rejects_an_over_long_line(lab):
                       "without a newline and waited for more", expected="ValueError as soon as it held 101 bytes",
                       actual=str(result.error), hint=MAX_LINE_HINT)
     lab.expect_raises(result, ValueError, hint=MAX_LINE_HINT)
+
+
+@check(points=0.5, hint=EXACT_MAX_HINT)
+def test_fetch_line_accepts_a_line_of_exactly_max_line(lab):
+    """fetch_line(max_line=40) returns a line of exactly 40 bytes, sent in pieces"""
+    line = bytes(range(65, 105))  # 40 bytes
+    server = serving(lab, [Send(line + b"\n", piece=5, pause=0.001), RecvAll()])
+    result = lab.call("fetch_line", *server.address, kwargs={"max_line": 40}, faults=True)
+    if result.status == "raised" and result.error is not None and result.error.is_a(ValueError):
+        raise Failure(f"{result.shown} raised {result.error} for a line of exactly max_line=40 bytes",
+                      expected=show_bytes(line), actual=str(result.error), hint=EXACT_MAX_HINT)
+    shared.expect_line(lab, result, line, line + b"\n", hint=LINE_HINT)
+
+
+@check(points=1, hint=SILENT_HINT)
+def test_fetch_line_times_out_on_a_silent_server(lab):
+    """fetch_line(timeout=0.3) raises TimeoutError when the server accepts and says nothing"""
+    server = serving(lab, [Stall()])
+    try:
+        with shared.exit_told(shared.EXIT_HINT):
+            result = lab.call("fetch_line", *server.address, SHORT_TIMEOUT, deadline=HANG_DEADLINE)
+    except CallTimedOut as exc:
+        raise explain_hang(exc, "the server accepted and went silent, and fetch_line kept waiting; it should "
+                           f"have raised TimeoutError after about {SHORT_TIMEOUT} s", SILENT_HINT) from None
+    lab.expect_raises(result, TimeoutError, hint=SILENT_HINT)
+    if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
+        raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
+                      expected=f"TimeoutError after about {SHORT_TIMEOUT} s", actual=f"{result.elapsed:.1f} s",
+                      hint=SILENT_HINT)
+    lab.expect_no_leaks(result, hint=CLOSE_HINT)
 
 
 @check(points=1, hint=CLOSE_HINT)

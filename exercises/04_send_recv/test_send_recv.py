@@ -8,7 +8,9 @@ How these checks make loopback behave like a real network:
 - glued messages: two messages sit in the socket's queue before recv_exactly runs; after
   it, the grader reads the rest from its own copy of the same socket: it must still be there;
 - EOF: the echo servers here answer only after the client's EOF, and the clients wait for
-  the server's EOF, as real echo peers do, so a missing shutdown or close shows as a wait.
+  the server's EOF, as real echo peers do, so a missing shutdown or close shows as a wait;
+- what arrived tells the mistake: a prefix (stopped early), bytes missing here and there (a
+  send() count ignored), bytes repeated (the data sent again): see stage_helpers/send_recv.py.
 """
 
 from graders.api import (
@@ -17,9 +19,11 @@ from graders.api import (
     CallTimedOut,
     Close,
     Failure,
+    Recv,
     RecvAll,
     Send,
     ShutWr,
+    Stall,
     check,
     dribble,
     explain_hang,
@@ -34,6 +38,15 @@ from graders.api import send_recv as shared  # what these checks share with the 
 # Why 3 s: a server that closes a finished client does it microseconds after the last echo;
 # only a server that does not close it at all keeps the client waiting this long.
 EOF_PATIENCE = 3.0
+# Why 3 s: a correct server answers a piece microseconds after it arrives; only a server that
+# waits for something else (the client's EOF) keeps the client waiting this long.
+ANSWER_PATIENCE = 3.0
+# Why 0.3 s: long enough to be told apart from "did not wait at all", short enough that a
+# correct solution waiting it out keeps the stage fast.
+SHORT_TIMEOUT = 0.3
+# Why 2 s: a correct TimeoutError comes about SHORT_TIMEOUT after the call; only code that
+# does not use its timeout takes seconds more.
+TIMEOUT_SLACK = 2.0
 
 SENDALL_HINT = ("This exercise is the loop that sendall() hides: write it over sock.send(). (sendall() is "
                 "switched off on the grader's socket; use it freely in real code.)")
@@ -46,6 +59,15 @@ EOF_HINT = ("recv() returning b'' means the peer closed: nothing more will come,
             "at once. Check every chunk: `if not chunk: raise EOFError(...)`.")
 ALL_HINT = ("Only b'' means end of file; a short chunk only means 'that is what has arrived so far'. Loop until "
             "recv() returns b'', collecting the chunks, then b''.join(chunks).")
+EDGE_HINT = ("recv_exactly(sock, 0) is b'' at once (no recv at all); a negative n raises ValueError before "
+             "anything is read; b'' from recv() before n bytes raises EOFError.")
+NEGATIVE_HINT = ("Check n first: `if n < 0: raise ValueError(...)`. A negative n asks for nothing that can "
+                 "exist; a loop `while len(got) < n` would return b'' for it instead of saying so.")
+TIMEOUT_HINT = ("Pass `timeout` to create_connection (or settimeout before connect) and leave it on the socket: "
+                "every recv() is then bounded, and a silent server gives TimeoutError instead of a hang.")
+CLIENT_CLOSE_HINT = "Open the socket with `with ... as sock:`, so that it is closed when a timeout raises, too."
+PIECE_HINT = ("Echo each piece as soon as it arrives: data = conn.recv(CHUNK_SIZE); send all of it back; repeat "
+              "until b''. Don't collect the client's data until its EOF: a client may wait for each echo.")
 OWN_HINT = "A function given a socket does not own it: don't close it (no `with sock:`), the caller does."
 HALF_CLOSE_HINT = ("After sending, call sock.shutdown(socket.SHUT_WR): it sends your FIN, so the server's recv() "
                    "returns b'' and it knows you are done. Then read until YOUR recv() returns b''.")
@@ -78,7 +100,8 @@ def test_send_all_sends_with_send(lab):
     """send_all(sock, data) delivers data by calling send() (sendall() is switched off)"""
     data = b"hello over TCP, sent with a loop of my own\n"
     result, received = _sent_by_send_all(lab, data)
-    shared.expect_bytes("the peer did not receive all the data", data, received, hint=shared.SEND_HINT)
+    shared.expect_bytes("the peer did not receive all the data", data, received,
+                        hint=shared.sent_hint(data, received) or shared.SEND_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
 
 
@@ -90,7 +113,7 @@ def test_send_all_survives_short_sends(lab):
     # returns that count, as a busy network does.
     result, received = _sent_by_send_all(lab, data, faults=True)
     shared.expect_bytes("send_all returned, but the peer did not receive everything", data, received,
-                        hint=shared.SEND_HINT)
+                        hint=shared.sent_hint(data, received) or shared.SEND_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
 
 
@@ -128,14 +151,50 @@ def test_recv_exactly_leaves_the_next_message(lab):
 @check(points=1, hint=EOF_HINT)
 def test_recv_exactly_raises_eof(lab):
     """recv_exactly(sock, 10) raises EOFError when the peer sends 3 bytes and closes"""
-    _peer, sock = lab.connection([Send(b"abc"), Close()])
+    # The 3 bytes come one at a time, each once the last was read: code that stops after one
+    # recv() holds b"a", code that reads on to the EOF and returns what it has holds b"abc".
+    _peer, sock = lab.connection([dribble(b"abc"), Close()])
     try:
         result = lab.call("recv_exactly", sock, 10, deadline=HANG_DEADLINE)
     except CallTimedOut as exc:
         raise explain_hang(exc, "the peer sent 3 bytes and closed, so every recv() after them returned b'' at "
                            "once, and your loop went round forever", EOF_HINT) from None
-    lab.expect_raises(result, EOFError, hint=EOF_HINT if result.status == "raised" else EXACT_HINT)
+    if result.status == "returned":
+        got = result.value
+        read_on = isinstance(got, (bytes, bytearray)) and bytes(got) == b"abc"
+        shown = show_bytes(bytes(got)) if isinstance(got, (bytes, bytearray)) else repr(got)
+        raise Failure(f"{result.shown} returned instead of raising EOFError: the peer sent 3 bytes and closed",
+                      expected="EOFError raised", actual=f"returned {shown}",
+                      hint=shared.EOF_RETURNED_HINT if read_on else EXACT_HINT)
+    lab.expect_raises(result, EOFError, hint=EOF_HINT)
     lab.expect_args_open(result, hint=OWN_HINT)
+
+
+@check(points=0.5, hint=EDGE_HINT)
+def test_recv_exactly_edge_cases(lab):
+    """recv_exactly: n=0 gives b"" at once, n=-1 raises ValueError, EOF before any byte raises EOFError"""
+    _peer, sock = lab.connection([])
+    try:
+        result = lab.call("recv_exactly", sock, 0, deadline=HANG_DEADLINE)
+    except CallTimedOut as exc:
+        raise explain_hang(exc, "0 bytes are already all there: return b'' without calling recv()",
+                           EDGE_HINT) from None
+    lab.expect_equal(result, b"", hint=EDGE_HINT)
+    try:
+        result = lab.call("recv_exactly", sock, -1, deadline=HANG_DEADLINE)
+    except CallTimedOut as exc:
+        raise explain_hang(exc, "recv_exactly(sock, -1) should have raised ValueError at once", NEGATIVE_HINT) from None
+    lab.expect_raises(result, ValueError, hint=NEGATIVE_HINT)
+    _peer, sock = lab.connection([Close()])
+    try:
+        result = lab.call("recv_exactly", sock, 8, deadline=HANG_DEADLINE)
+    except CallTimedOut as exc:
+        raise explain_hang(exc, "the peer closed without sending anything", EOF_HINT) from None
+    if result.status == "returned" and result.value in (b"", bytearray()):
+        raise Failure(f"{result.shown} returned b'' instead of raising EOFError: the peer closed without sending",
+                      expected="EOFError raised", actual="returned b''", hint=shared.EOF_RETURNED_HINT)
+    lab.expect_raises(result, EOFError, hint=EOF_HINT)
+    lab.expect_args_open(result)
 
 
 # -- recv_all -------------------------------------------------------------------------------------------------
@@ -175,11 +234,28 @@ def test_echo_client_half_closes_and_reads_the_echo(lab):
     if peer is not None:
         peer.wait(DEADLINE)
         shared.expect_bytes("the server did not receive the whole payload", payload, bytes(peer.received),
-                            hint=shared.SEND_HINT)
+                            hint=shared.sent_hint(payload, bytes(peer.received)) or shared.SEND_HINT)
     if not isinstance(got, (bytes, bytearray)):
         raise Failure(f"{result.shown} did not return bytes", actual=repr(got), hint=CLIENT_HINT)
     shared.expect_bytes(f"{result.shown} did not return the whole echo", payload, bytes(got), hint=ALL_HINT)
     lab.expect_no_leaks(result, hint=CLIENT_HINT)
+
+
+@check(points=0.5, hint=TIMEOUT_HINT)
+def test_echo_client_times_out_on_a_silent_server(lab):
+    """echo_client(..., timeout=0.3) raises TimeoutError, and closes its socket, when the server never answers"""
+    server = serving(lab, [RecvAll(), Stall()])
+    try:
+        result = lab.call("echo_client", *server.address, b"anyone there?", SHORT_TIMEOUT, deadline=HANG_DEADLINE)
+    except CallTimedOut as exc:
+        raise explain_hang(exc, "the server read the payload and went silent, and echo_client kept waiting; it "
+                           f"should have raised TimeoutError after about {SHORT_TIMEOUT} s", TIMEOUT_HINT) from None
+    lab.expect_raises(result, TimeoutError, hint=TIMEOUT_HINT)
+    if result.elapsed > SHORT_TIMEOUT + TIMEOUT_SLACK:
+        raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
+                      expected=f"TimeoutError after about {SHORT_TIMEOUT} s", actual=f"{result.elapsed:.1f} s",
+                      hint=TIMEOUT_HINT)
+    lab.expect_no_leaks(result, hint=CLIENT_CLOSE_HINT)
 
 
 # -- echo_server ----------------------------------------------------------------------------------------------
@@ -196,14 +272,16 @@ def test_echo_server_serves_clients_in_turn(lab):
     # open while it waits in accept() for client 2 never gives it.
     wait_until(lambda: first.finished.is_set() or pending.done(), EOF_PATIENCE)
     if pending.done():  # before client 2 even came: a stub, a crash, or a server that ignores `clients`
-        lab.returned(pending.wait(), hint=SERVER_HINT)
+        with shared.exit_told(shared.SERVER_EXIT_HINT):
+            lab.returned(pending.wait(), hint=SERVER_HINT)
         raise Failure("echo_server(listener, 2) returned after its first client", expected="2 clients served, "
                       "one after another, then return", actual="returned after 1", hint=SERVER_HINT)
     closed = first.finished.is_set() and first.saw_eof
     second_data = b"second client: " + bytes(range(200, 256)) * 4
     second = lab.client(address, [Send(second_data), ShutWr(), RecvAll()], name="client 2")
     try:
-        result = pending.wait()
+        with shared.exit_told(shared.SERVER_EXIT_HINT):
+            result = pending.wait()
     except CallTimedOut as exc:
         raise explain_hang(exc, "echo_server did not return after serving its 2 clients", SERVER_HINT) from None
     lab.returned(result, hint=SERVER_HINT)
@@ -212,12 +290,13 @@ def test_echo_server_serves_clients_in_turn(lab):
     second.wait(DEADLINE)
     reset = " (and the server reset its connection: it closed with bytes still unread)" if first.saw_reset else ""
     shared.expect_bytes("client 1 did not get its bytes back" + reset, first_data, bytes(first.received),
-                        hint=SERVER_HINT)
+                        hint=shared.sent_hint(first_data, bytes(first.received), server=True) or SERVER_HINT)
     if not closed:
         raise Failure("client 1 got its echo but no EOF: the server kept its connection open while waiting in "
                       "accept() for the next client", expected="client 1 sees EOF after its echo",
                       actual=f"no EOF within {EOF_PATIENCE:g} s", hint=shared.SERVER_CLOSE_HINT)
-    shared.expect_bytes("client 2 did not get its bytes back", second_data, bytes(second.received), hint=SERVER_HINT)
+    shared.expect_bytes("client 2 did not get its bytes back", second_data, bytes(second.received),
+                        hint=shared.sent_hint(second_data, bytes(second.received), server=True) or SERVER_HINT)
     if not second.saw_eof:
         raise Failure("client 2 was not closed after its echo", expected="EOF after the echo",
                       hint=shared.SERVER_CLOSE_HINT)
@@ -230,6 +309,34 @@ def test_echo_server_leaves_the_listener_open(lab):
     listener = lab.listener()
     pending = lab.start("echo_server", listener, 1)
     lab.client(listener.getsockname()[:2], [Send(b"bye"), ShutWr(), RecvAll()], name="client")
-    result = pending.wait()
+    with shared.exit_told(shared.SERVER_EXIT_HINT):
+        result = pending.wait()
     lab.returned(result, hint=SERVER_HINT)
     lab.expect_args_open(result, hint=LISTENER_HINT)
+
+
+@check(points=1, hint=PIECE_HINT)
+def test_echo_server_echoes_each_piece_as_it_comes(lab):
+    """echo_server() echoes a client's first piece before the client sends its second"""
+    listener = lab.listener()
+    pending = lab.start("echo_server", listener, 1)
+    client = lab.client(listener.getsockname()[:2],
+                        [Send(b"ping? "), Recv(6), Send(b"pong!"), Recv(5), ShutWr(), RecvAll()], name="client")
+    # Either the client's script runs to its end, or the server's call ends (a stub, a crash).
+    wait_until(lambda: client.finished.is_set() or pending.done(), ANSWER_PATIENCE)
+    stuck = not (client.finished.is_set() or pending.done())
+    if stuck:
+        client.shutdown()  # unblocks the server, so that its call can be collected
+    try:
+        with shared.exit_told(shared.SERVER_EXIT_HINT):
+            result = pending.wait()
+    except CallTimedOut as exc:
+        raise explain_hang(exc, "echo_server did not return after its client", PIECE_HINT) from None
+    if stuck:
+        raise Failure("the client sent b'ping? ' and waited for its echo, which never came: the server was "
+                      "waiting for more (or for the client's EOF) before echoing",
+                      expected="b'ping? ' echoed before the client sends more",
+                      actual=f"{show_bytes(bytes(client.received))} after {ANSWER_PATIENCE:g} s", hint=PIECE_HINT)
+    lab.returned(result, hint=PIECE_HINT)
+    client.wait(DEADLINE)  # the server has returned: its close ends the client's script
+    shared.expect_bytes("the client did not get its bytes back", b"ping? pong!", client.received, hint=PIECE_HINT)

@@ -22,6 +22,7 @@ from graders.checking.declare import Failure
 from graders.checking.helpers import DEADLINE, close_sockets, peer_of
 from graders.checking.lab import Lab
 from graders.checking.peers import Close, RecvAll
+from graders.checking.stage_helpers.create_socket import exit_told
 from graders.engine.calls import CallResult
 
 # Why 0.2 s: long enough that returning early cannot be mistaken for waiting, short enough
@@ -39,6 +40,9 @@ REUSE_HINT = ("Call sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1) B
 IPV6_HINT = ("Pick the family from the host: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, "
              "flags=socket.AI_PASSIVE)[0] gives (family, type, proto, _, address) — AF_INET6 for '::1'.")
 ACCEPT_HINT = "Return what listener.accept() returns: the tuple (conn, address)."
+EXIT_HINT = ("sys.exit() ends the caller's whole program, and the tutorial's `print('Bind failed'); sys.exit()` "
+             "is no way for a function to report a busy port: close the socket you made and let bind()'s "
+             "OSError (EADDRINUSE) propagate — the caller decides what to do about it.")
 
 
 # -- open_listener ----------------------------------------------------------------------------------
@@ -82,7 +86,8 @@ def expect_busy_port_refused(lab: Lab, family: socket.AddressFamily, *, hint: st
     occupant = lab.listener(family)
     host, port = occupant.getsockname()[:2]
     lab.transcript.add("grader", f"port {port} on {host} is taken by the grader's listener")
-    result = lab.call("open_listener", host, port)
+    with exit_told(EXIT_HINT):
+        result = lab.call("open_listener", host, port)
     if result.status == "returned":
         where = result.value.getsockname()[:2] if isinstance(result.value, socket.socket) else None
         close_sockets(result.value)

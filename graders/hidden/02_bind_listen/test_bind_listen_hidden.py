@@ -1,4 +1,7 @@
-"""Hidden checks for stage 02: the public checks' ideas on IPv6, names and other listener modes.
+"""Hidden checks for stage 02: the public checks' ideas on IPv6 and on other listener modes.
+
+Variations on the public checks, never new rules; each check names the README sentence it
+relies on (exercises/02_bind_listen/README.md, "The task").
 
 As in the public checks, the listener's timeout is judged by its trace in the kernel: the
 fd's O_NONBLOCK flag is clear exactly when the timeout is None (see
@@ -33,6 +36,8 @@ def _expect_connection(lab, result, client) -> None:
 
 
 # -- open_listener --------------------------------------------------------------------------------------
+# README: "open_listener" — "A port already in use raises OSError (errno EADDRINUSE) immediately … and the
+# socket made for the attempt is closed"; "host may be … an IPv6 literal such as "::1"".
 @check(points=1, hint=BUSY_HINT + " " + shared.IPV6_HINT)
 def test_busy_ipv6_port_raises_eaddrinuse(lab):
     """open_listener("::1", port) on a port already in use raises OSError (EADDRINUSE) and leaves no socket open"""
@@ -41,25 +46,16 @@ def test_busy_ipv6_port_raises_eaddrinuse(lab):
     lab.expect_no_leaks(result, hint=BUSY_HINT)
 
 
+# README: "open_listener" — "SO_REUSEADDR is set (before bind, so it works)", on "::1" too.
 @check(points=1, hint=shared.REUSE_HINT)
 def test_reopens_ipv6_port_after_server_closed_first(lab):
     """open_listener("::1", port) re-opens a port right after a connection the server closed first"""
     shared.restart_after_active_close(lab, "::1", shared.IPV6_HINT, wrong_port_hint=BUSY_HINT)
 
 
-@check(points=1, hint="A host may be a name: getaddrinfo(host, port, type=socket.SOCK_STREAM, "
-       "flags=socket.AI_PASSIVE) resolves it and says which family to use.")
-def test_opens_a_listener_for_a_name(lab):
-    """open_listener("localhost") returns a listener that a client reaches at its address"""
-    with shared.returned_listener(lab, lab.call("open_listener", "localhost")) as listener:
-        host, port = listener.getsockname()[:2]
-        if port == 0 or host not in ("127.0.0.1", "::1"):
-            raise Failure("open_listener('localhost') is not bound to a loopback address and a port",
-                          expected="('127.0.0.1', port) or ('::1', port)", actual=repr((host, port)))
-        shared.accept_through(lab, listener, shared.LISTEN_HINT)
-
-
 # -- accept_one ------------------------------------------------------------------------------------------
+# README: "accept_one" — "The listener's own timeout (listener.gettimeout()) is the same after the call as
+# before it — after a success and after a timeout alike."
 @check(points=1, hint=RESTORE_HINT)
 def test_accept_one_keeps_other_listener_modes(lab):
     """accept_one leaves a non-blocking listener non-blocking, and a 3.0 s timeout in place, on every path"""
@@ -81,6 +77,7 @@ def test_accept_one_keeps_other_listener_modes(lab):
                                        hint=RESTORE_HINT)
 
 
+# README: "accept_one" — "It waits up to `timeout` whatever the listener's own mode".
 @check(points=1, hint=TIMEOUT_HINT)
 def test_accept_one_waits_on_a_non_blocking_listener(lab):
     """accept_one(listener, 5.0) on a non-blocking listener waits until a client connects"""
@@ -103,6 +100,7 @@ def test_accept_one_waits_on_a_non_blocking_listener(lab):
     _expect_connection(lab, result, client)
 
 
+# README: "accept_one" — "It waits up to `timeout` whatever the listener's own mode".
 @check(points=1, hint=TIMEOUT_HINT)
 def test_accept_one_uses_its_own_timeout(lab):
     """accept_one(listener, 0.2) on a listener whose own timeout is 6 s gives up after about 0.2 s"""

@@ -1,7 +1,7 @@
 """Bug: the family argument is checked but never used, so every socket is IPv4 and an IPv6 caller silently gets the wrong kind of socket.
 
 Should fail: create_tcp_socket(socket.AF_INET6) returns a socket whose family is AF_INET.
-Caught by: creates_ipv6_tcp_socket, accepts_plain_numbers_rejects_made_up_families
+Caught by: creates_ipv6_tcp_socket
 """
 
 import socket

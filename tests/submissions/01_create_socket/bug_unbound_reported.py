@@ -1,7 +1,7 @@
 """Bug: getsockname() is reported as is, so the wildcard placeholder ('0.0.0.0', 0) of an unbound socket looks like a real address.
 
 Should fail: describe_socket on a fresh unbound socket reports local ('0.0.0.0', 0) (or ('::', 0)) instead of None.
-Caught by: describes_a_fresh_socket, describes_udp_sockets
+Caught by: describes_a_fresh_socket
 """
 
 import socket

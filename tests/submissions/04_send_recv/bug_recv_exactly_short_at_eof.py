@@ -1,0 +1,60 @@
+"""Bug: recv_exactly() loops and asks only for what is missing, but on b"" (EOF) it breaks out of the loop and returns what it has, so a peer that closes early yields fewer than n bytes instead of EOFError.
+
+Should fail: when the peer sends 3 bytes and closes, recv_exactly(sock, 10) returns b"abc" (and b"" when the peer closes at once) instead of raising EOFError; the grader's hint is about raising EOFError at EOF, not about looping, since the loop is there.
+Caught by: recv_exactly_raises_eof, recv_exactly_edge_cases
+"""
+
+import socket
+
+CHUNK_SIZE = 64 * 1024
+
+
+def send_all(sock: socket.socket, data: bytes) -> None:
+    """Send every byte of `data` on `sock`, looping over sock.send()."""
+    view = memoryview(data).cast("B")
+    while view:
+        sent = sock.send(view)
+        view = view[sent:]
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """Return exactly `n` bytes from `sock`; EOFError if the peer closes first."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, not {n}")
+    chunks = []
+    remaining = n
+    while remaining:
+        chunk = sock.recv(min(remaining, CHUNK_SIZE))
+        if not chunk:
+            break  # the peer closed: return what came
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_all(sock: socket.socket) -> bytes:
+    """Return everything the peer sends on `sock` until its EOF."""
+    chunks = []
+    while chunk := sock.recv(CHUNK_SIZE):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def echo_client(host: str, port: int, payload: bytes, timeout: float = 5.0) -> bytes:
+    """Connect, send `payload`, half-close, read until EOF, close, return what came back."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        send_all(sock, payload)
+        sock.shutdown(socket.SHUT_WR)
+        return recv_all(sock)
+
+
+def echo_server(listener: socket.socket, clients: int) -> None:
+    """Serve `clients` connections one after another, echoing each until its EOF."""
+    for _ in range(clients):
+        conn, _address = listener.accept()
+        with conn:
+            while True:
+                data = conn.recv(CHUNK_SIZE)
+                if not data:
+                    break
+                send_all(conn, data)
