@@ -10,6 +10,10 @@ How the timing checks stay honest on a loaded machine:
 - the late listener starts listening 0.15 s after the call began: a solution with backoff
   reaches it on its 3rd attempt (or a later one, if the machine is slow), while all the
   attempts of a solution without backoff are over within milliseconds.
+
+Every rule of exercises/07_error_handling/README.md ("The task") has a check here that
+catches its most common violation; each check names the README rule it relies on. The
+hidden checks add depth — IPv6, byte-by-byte replies, more kinds of bad clients — never a rule.
 """
 
 import socket
@@ -37,6 +41,15 @@ TIMEOUT_SLACK = 2.0
 # A host name that can never resolve: RFC 6761 reserves .invalid for exactly that.
 UNRESOLVABLE = "no-such-host.invalid"
 
+TIMEOUT_RETRY_HINT = ("Retry ConnectionRefusedError AND TimeoutError: a connect that timed out (a lost SYN, a full "
+                      "accept queue) may well succeed next time. Sleep base_delay * 2**i between attempts.")
+LAST_SLEEP_HINT = ("Sleep only BETWEEN attempts: after the last failed attempt, raise its error at once — nothing "
+                   "comes after it, so sleeping only makes the caller wait longer for the same error.")
+PARTIAL_HINT = ("A TimeoutError means the reply line did not come in time — none of it, or only part: let it "
+                "propagate. Returning '' or the bytes you have makes a server that stalled look like one that answered.")
+ENDLESS_HINT = ("Check the length of the buffer still waiting for its newline, after every recv: once it is longer "
+                "than max_line, drop the client. Checking only complete lines lets a client that never sends "
+                "b'\\n' fill your memory.")
 RETRY_HINT = ("Sleep base_delay * 2**i after failed attempt i (0.05, 0.1, 0.2 ... s): exponential backoff gives "
               "a server that is starting up time to listen. Retrying at once spends every attempt in a millisecond.")
 LAST_ERROR_HINT = ("When the last attempt fails, `raise` its error (keep it in a variable, or re-raise inside the "
@@ -102,6 +115,7 @@ def _expect_served(pending, why: str, *, hint: str):
        "+ connect() — and return the connected socket, its timeout still set.")
 def test_connects_to_a_listening_server(lab):
     """connect_with_retry() returns a socket connected to a server that is listening, its timeout set"""
+    # README: "connect_with_retry" — timeout bounds each connect and stays set on the socket you return.
     server = lab.server([RecvAll()])
     host, port = server.address
     result = lab.call("connect_with_retry", host, port, kwargs={"timeout": 1.5})
@@ -116,6 +130,8 @@ def test_connects_to_a_listening_server(lab):
 @check(points=1.5, hint=RETRY_HINT)
 def test_reaches_a_server_that_listens_late(lab):
     """connect_with_retry(attempts=7, base_delay=0.06) reaches a server that starts listening 0.15 s later"""
+    # README: "connect_with_retry" — retry on ConnectionRefusedError, sleeping base_delay * 2**i after
+    # failed attempt i.
     # Why these numbers: attempts come at 0, 0.06, 0.18, 0.42, 0.90 ... s with correct backoff, so
     # the 3rd attempt (or, on a busy machine, a later one: 4 s of them in all) meets the listener;
     # without backoff all 7 are refused within milliseconds, long before 0.15 s.
@@ -137,6 +153,7 @@ def test_reaches_a_server_that_listens_late(lab):
 @check(points=1, hint=RETRY_HINT)
 def test_backs_off_exponentially(lab):
     """with nothing listening, connect_with_retry(attempts=4, base_delay=0.03) sleeps 0.03 + 0.06 + 0.12 s"""
+    # README: "connect_with_retry" — after failed attempt i sleep base_delay * 2**i.
     _, port = lab.unused_port()
     result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 4, "base_delay": 0.03})
     close_sockets(result.value)
@@ -149,18 +166,61 @@ def test_backs_off_exponentially(lab):
                       actual=f"{result.elapsed:.3f} s, then {result.error or repr(result.value)}")
 
 
+@check(points=0.5, hint=LAST_SLEEP_HINT)
+def test_no_sleep_after_the_last_attempt(lab):
+    """connect_with_retry(attempts=1, base_delay=2.0) with nothing listening raises at once, without sleeping"""
+    # README: "connect_with_retry" — sleep after failed attempt i, but not after the last one.
+    _, port = lab.unused_port()
+    result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 1, "base_delay": 2.0})
+    close_sockets(result.value)
+    # Why 1 s: one refused connect takes a millisecond; sleeping after it takes 2 s. Half-way
+    # between leaves a whole second for a busy machine on either side.
+    if result.elapsed > 1.0:
+        raise Failure(f"{result.shown} took {result.elapsed:.1f} s: it slept after its only (and last) attempt",
+                      expected="ConnectionRefusedError at once", actual=f"{result.error or repr(result.value)} "
+                      f"after {result.elapsed:.1f} s")
+    lab.expect_raises(result, ConnectionRefusedError, hint=LAST_ERROR_HINT if result.status == "returned"
+                      else LAST_SLEEP_HINT)
+
+
+@check(points=0.5, hint=TIMEOUT_RETRY_HINT)
+def test_retries_a_connect_that_times_out(lab):
+    """connect_with_retry(attempts=2, base_delay=0.05, timeout=0.2) retries a connect that times out"""
+    # README: "connect_with_retry" — retry on TimeoutError too; after the last attempt re-raise its error.
+    server = lab.server(mode="full")  # a full backlog: the handshake never completes, connects time out
+    host, port = server.address
+    result = lab.call("connect_with_retry", host, port, kwargs={"attempts": 2, "base_delay": 0.05, "timeout": 0.2})
+    close_sockets(result.value)
+    required = 0.2 + 0.05 + 0.2
+    # A lower bound only (0.01 s for rounding): load can only make the call slower.
+    if result.elapsed < required - 0.01:
+        raise Failure(f"{result.shown} gave up after {result.elapsed:.2f} s: too soon to have retried the "
+                      "timed-out connect after sleeping base_delay",
+                      expected=f"2 attempts of 0.2 s and a 0.05 s sleep: at least {required:.2f} s",
+                      actual=f"{result.error or repr(result.value)} after {result.elapsed:.2f} s")
+    lab.expect_raises(result, TimeoutError, hint=LAST_ERROR_HINT if result.status == "returned"
+                      else TIMEOUT_RETRY_HINT)
+
+
 @check(points=1, hint=LAST_ERROR_HINT)
 def test_raises_the_last_error(lab):
     """with nothing listening, connect_with_retry() raises ConnectionRefusedError after its last attempt"""
+    # README: "connect_with_retry" — if the last attempt fails, re-raise its error.
     _, port = lab.unused_port()
     result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 2, "base_delay": 0.01})
     close_sockets(result.value)
+    if result.status == "raised" and not result.error.is_a(ConnectionRefusedError):
+        raise Failure(f"{result.shown} raised {result.error} instead of the last attempt's own error",
+                      expected="ConnectionRefusedError (what the last connect raised)", actual=str(result.error),
+                      hint="Re-raise the last attempt's exception itself (`raise`, or `raise last_error`), not a "
+                      "new one of your own: its type tells the caller what went wrong.")
     lab.expect_raises(result, ConnectionRefusedError)
 
 
 @check(points=1, hint=GAI_HINT)
 def test_unresolvable_name_raises_at_once(lab):
     """connect_with_retry("no-such-host.invalid", 80, attempts=5, base_delay=0.5) raises socket.gaierror at once"""
+    # README: "connect_with_retry" — any other error (socket.gaierror) is raised at once, without sleeping.
     # The grader's own look-up of the same name, in the same run, sets the scale: a correct
     # solution looks it up once; one that retries sleeps 0.5 + 1 + 2 + 4 = 7.5 s on top.
     started = time.monotonic()
@@ -186,6 +246,7 @@ def test_unresolvable_name_raises_at_once(lab):
 @check(points=0.5, hint=CLOSE_ATTEMPT_HINT)
 def test_closes_the_sockets_of_failed_attempts(lab):
     """connect_with_retry() leaves no socket open when every attempt is refused"""
+    # README: "connect_with_retry" — close the socket of every failed attempt.
     _, port = lab.unused_port()
     result = lab.call("connect_with_retry", "127.0.0.1", port, kwargs={"attempts": 3, "base_delay": 0.01})
     close_sockets(result.value)
@@ -195,12 +256,16 @@ def test_closes_the_sockets_of_failed_attempts(lab):
 # -- request ------------------------------------------------------------------------------------------------
 @check(points=1, hint=REQUEST_HINT)
 def test_request_returns_the_reply_line(lab):
-    """request() sends the line and returns the reply line, read in short pieces"""
-    server = lab.server([RecvLine(), Send("CAFÉ AU LAIT, S'IL VOUS PLAÎT\n".encode()), RecvAll()])
+    """request() returns the reply line read one byte per recv(), and only the first line when more is glued behind it"""
+    # README: "request" — send line + "\n" (UTF-8); read one reply line (loop: it may arrive in pieces
+    # or glued to more data) and return it decoded, without its "\n"; the socket is closed.
+    reply = "CAFÉ AU LAIT, S'IL VOUS PLAÎT"
+    server = lab.server([RecvLine(), Send(f"{reply}\n".encode()), RecvAll()])
     host, port = server.address
-    # faults=True: every recv in the student's code gets at most a few bytes, as on a real network.
-    result = lab.call("request", host, port, "café au lait, s'il vous plaît", faults=True)
-    lab.expect_equal(result, "CAFÉ AU LAIT, S'IL VOUS PLAÎT", hint=REQUEST_HINT)
+    # max_recv=1: every recv in the student's code gets one byte, so the reply arrives in pieces
+    # and its two-byte characters (É, Î) are split between reads.
+    result = lab.call("request", host, port, "café au lait, s'il vous plaît", faults={"max_recv": 1})
+    lab.expect_equal(result, reply, hint=shared.reply_hint(result, reply) or REQUEST_HINT)
     peer = server.peers[0] if server.peers else None
     sent = "café au lait, s'il vous plaît\n".encode()
     if peer is None or not peer.lines or peer.lines[0] != sent[:-1]:
@@ -208,11 +273,18 @@ def test_request_returns_the_reply_line(lab):
         raise Failure("the server did not receive the request line", expected=repr(sent), actual=repr(got),
                       hint=REQUEST_HINT)
     lab.expect_no_leaks(result, hint=REQUEST_CLOSE_HINT)
+    # The reply and another line in one segment: one recv() may return both.
+    server = lab.server([RecvLine(), Send(b"FIRST LINE\nAND NOT THIS ONE\n"), RecvAll()])
+    result = lab.call("request", *server.address, "first line")
+    lab.expect_equal(result, "FIRST LINE", what=f"{result.shown}, answered b'FIRST LINE\\nAND NOT THIS ONE\\n',",
+                     hint=shared.reply_hint(result, "FIRST LINE") or REQUEST_HINT)
 
 
 @check(points=1, hint=TIMEOUT_HINT)
 def test_request_times_out_on_a_silent_server(lab):
     """request(..., timeout=0.3) to a server that never answers raises TimeoutError after about 0.3 s"""
+    # README: "request" — connect with timeout; a server that accepts and never answers: TimeoutError
+    # after about timeout seconds.
     server = lab.server([RecvLine(), Stall()])
     host, port = server.address
     # Why a 5 s deadline: a correct solution raises at about 0.3 s; one without a timeout
@@ -223,16 +295,34 @@ def test_request_times_out_on_a_silent_server(lab):
         raise CallTimedOut(f"{exc.message}: the server accepted, read the line and went silent, and request() "
                            f"kept waiting; it should have raised TimeoutError after about {shared.SHORT_TIMEOUT} s",
                            hint=TIMEOUT_HINT) from None
-    lab.expect_raises(result, TimeoutError, hint=TIMEOUT_HINT)
+    lab.expect_raises(result, TimeoutError, hint=PARTIAL_HINT if result.status == "returned" else TIMEOUT_HINT)
     if result.elapsed > shared.SHORT_TIMEOUT + TIMEOUT_SLACK:
         raise Failure(f"{result.shown} raised TimeoutError only after {result.elapsed:.1f} s",
                       expected=f"TimeoutError after about {shared.SHORT_TIMEOUT} s (the timeout it was given)",
                       actual=f"{result.elapsed:.1f} s", hint="Use the `timeout` argument, not a fixed number.")
 
 
+@check(points=0.5, hint=PARTIAL_HINT)
+def test_request_times_out_after_a_partial_reply(lab):
+    """request(..., timeout=0.3) to a server that sends b"HEL" then goes silent raises TimeoutError"""
+    # README: "request" — a server that stops in the middle of its line: TimeoutError after about
+    # timeout seconds (the reply line never came); the socket is closed on every path.
+    server = lab.server([RecvLine(), Send(b"HEL"), Stall()])
+    host, port = server.address
+    # Why 5 s: a correct solution raises at about 0.3 s; this bounds a hang only.
+    try:
+        result = lab.call("request", host, port, "hello", shared.SHORT_TIMEOUT, deadline=5.0)
+    except CallTimedOut as exc:
+        raise CallTimedOut(f"{exc.message}: the server sent b'HEL' and went silent; request() should have raised "
+                           f"TimeoutError after about {shared.SHORT_TIMEOUT} s", hint=PARTIAL_HINT) from None
+    lab.expect_raises(result, TimeoutError, hint=PARTIAL_HINT)
+    lab.expect_no_leaks(result, hint=REQUEST_CLOSE_HINT)
+
+
 @check(points=0.5, hint=RESET_HINT)
 def test_request_raises_connection_error_on_reset(lab):
     """request() to a server that resets the connection raises a ConnectionError"""
+    # README: "request" — a reset connection: a ConnectionError.
     server = lab.server([RecvLine(), Reset()])
     host, port = server.address
     result = lab.call("request", host, port, "hello")
@@ -242,6 +332,7 @@ def test_request_raises_connection_error_on_reset(lab):
 @check(points=0.5, hint=EOF_HINT)
 def test_request_raises_eof_on_a_half_line(lab):
     """request() to a server that sends b"HEL" and closes raises EOFError"""
+    # README: "request" — the server closes before a whole line arrived: EOFError.
     server = lab.server([RecvLine(), Send(b"HEL"), Close()])
     host, port = server.address
     result = lab.call("request", host, port, "hello")
@@ -251,6 +342,7 @@ def test_request_raises_eof_on_a_half_line(lab):
 @check(points=0.5, hint=REQUEST_CLOSE_HINT)
 def test_request_closes_its_socket_on_errors(lab):
     """request() leaves no socket open when the server closes early or resets"""
+    # README: "request" — the socket is closed on every path.
     for script in ([RecvLine(), Close()], [RecvLine(), Reset()]):
         server = lab.server(script)
         result = lab.call("request", *server.address, "hello")
@@ -261,6 +353,8 @@ def test_request_closes_its_socket_on_errors(lab):
 @check(points=1, hint=SERVE_HINT)
 def test_serve_lines_answers_upper_cased_lines(lab):
     """serve_lines(listener, 2) answers each line upper-cased, returns, and leaves the listener open"""
+    # README: "serve_lines" — reply to each line upper-cased plus "\n", a last line without "\n" before
+    # EOF too; return after the last connection; do not close listener.
     listener, pending = _serve(lab, 2, faults=True)
     first = _client(lab, listener, [Send("hello\ncafé au lait\n".encode()), ShutWr(), RecvAll()], "client 1")
     shared.await_progress(pending, first.finished.is_set)
@@ -281,6 +375,7 @@ def test_serve_lines_answers_upper_cased_lines(lab):
 @check(points=1, hint=SURVIVE_HINT)
 def test_serve_lines_survives_a_reset(lab):
     """serve_lines() goes on to the next client after a client resets its connection"""
+    # README: "serve_lines" — a client that resets is disconnected and counted; carry on; never raise.
     listener, pending = _serve(lab, 2)
     first = _client(lab, listener, [Send(b"one\n"), RecvLine(), Send(b"two\n"), Reset()], "client 1")
     shared.await_progress(pending, first.finished.is_set)
@@ -292,6 +387,7 @@ def test_serve_lines_survives_a_reset(lab):
 @check(points=1, hint=SURVIVE_HINT)
 def test_serve_lines_survives_invalid_utf8(lab):
     r"""serve_lines() drops a client that sends b"\xff\xfe\n" and serves the next one"""
+    # README: "serve_lines" — a client that sends invalid UTF-8 is disconnected; carry on; never raise.
     listener, pending = _serve(lab, 2)
     first = _client(lab, listener, [Send(b"ok\n"), RecvLine(), Send(b"\xff\xfe\n"), RecvAll()], "client 1")
     _queue_behind(pending, first)
@@ -303,6 +399,7 @@ def test_serve_lines_survives_invalid_utf8(lab):
 @check(points=1, hint=LONG_LINE_HINT)
 def test_serve_lines_drops_an_over_long_line(lab):
     """serve_lines(max_line=1000) drops a client that sends a 5000-byte line and serves the next one"""
+    # README: "serve_lines" — a client that sends a line longer than max_line bytes is disconnected.
     # Why idle_timeout=1: a server that waits for more of the long line is let go after 1 s.
     listener, pending = _serve(lab, 2, idle_timeout=1.0, max_line=1000)
     first = _client(lab, listener, [Send(b"ok\n"), RecvLine(), Send(b"a" * 5000 + b"\n"), RecvAll()], "client 1")
@@ -317,9 +414,37 @@ def test_serve_lines_drops_an_over_long_line(lab):
     shared.expect_answered(second, b"SHORT\n", "client 2, after client 1's over-long line,", hint=SURVIVE_HINT)
 
 
+@check(points=0.5, hint=ENDLESS_HINT)
+def test_serve_lines_does_not_buffer_an_endless_line(lab):
+    """serve_lines(max_line=1000) drops a client streaming 1 MB with no newline at once, not when it goes idle"""
+    # README: "serve_lines" — a line longer than max_line bytes is dropped as soon as more than max_line
+    # bytes wait for their "\n" (never buffer "until the newline" without a limit).
+    # Judged from the client's side (the worker's peak memory cannot be measured reliably): a
+    # server that bounds its buffer drops the client after about max_line bytes, within
+    # milliseconds; one that buffers everything reads the whole megabyte and then waits
+    # idle_timeout=6 s for the newline before dropping it.
+    listener = lab.listener()
+    pending = lab.start("serve_lines", listener, 1, kwargs={"idle_timeout": 6.0, "max_line": 1000})
+    client = lab.client(listener.getsockname()[:2], [Send(b"x" * 1_000_000), RecvAll()],
+                        name="client (1 MB, no newline)")
+    # Why 3 s: dropping the client takes milliseconds; the mistake takes at least the 6 s idle
+    # timeout. Half-way leaves seconds for a busy machine on either side.
+    dropped = shared.await_progress(pending, client.finished.is_set, 3.0)
+    shared.expect_served(pending, "while a client sent one endless line", hint=ENDLESS_HINT)
+    if client.received:
+        raise Failure("the endless line was answered although max_line is 1000", expected="the client dropped",
+                      actual=f"{len(client.received)} bytes of answer", hint=ENDLESS_HINT)
+    if not dropped:
+        raise Failure("a client sending 1 MB with no newline was not dropped within 3 s: the server kept "
+                      "buffering far past max_line=1000 bytes, waiting for a newline",
+                      expected="the client dropped once more than 1000 bytes wait for a newline",
+                      actual="still connected 3 s later", hint=ENDLESS_HINT)
+
+
 @check(points=1.5, hint=IDLE_HINT)
 def test_serve_lines_drops_an_idle_client(lab):
     """serve_lines(idle_timeout=0.3) drops a silent client, so the next client gets its answer"""
+    # README: "serve_lines" — a client that sends nothing for idle_timeout seconds is disconnected.
     # Why a 5 s deadline: with the idle timeout the call is over in about 0.3 s; a server
     # without one waits for the silent client forever, and the next client with it.
     listener, pending = _serve(lab, 2, idle_timeout=shared.SHORT_TIMEOUT, deadline=5.0)
@@ -344,6 +469,7 @@ def test_serve_lines_drops_an_idle_client(lab):
 @check(points=0.5, hint=DROP_HINT)
 def test_serve_lines_closes_a_dropped_client(lab):
     r"""serve_lines() closes the connection of a client it drops at once, before the next client comes"""
+    # README: "serve_lines" — a dropped client is disconnected: its socket closed at once.
     listener, pending = _serve(lab, 2)
     first = _client(lab, listener, [Send(b"\xff\n"), RecvAll()], "client 1")
     # Why 5 s: a server that closes the dropped client does so within milliseconds.

@@ -1,5 +1,6 @@
 """What stage 06's checks share (exercises/06_file_transfer and graders/hidden/06_file_transfer):
-listing the disk before and after a call, receive_file's answers, and the big-file machinery.
+listing the disk before and after a call, receive_file's answers, the big-file machinery, and
+the hints a failure picks from what it saw.
 
 The disk is judged by listing whole directory trees, dotfiles included, before and after a
 call. After receive_file returns, the grader half-closes its copy of the student's socket,
@@ -25,9 +26,15 @@ from graders.checking.helpers import DEADLINE, half_close, shown_traceback, wait
 from graders.checking.lab import Lab, LabCall
 from graders.checking.peers import Action, ClientPeer, Peer, RecvLine, Send
 from graders.checking.protocols import file_message
-from graders.checking.transcript import describe_difference
+from graders.checking.stage_helpers.framing import (
+    byte_difference,
+    is_short_header,
+    skipped_or_repeated,
+)
 from graders.engine.calls import CallResult
 
+# Why 0.3 s: a socket timeout a correct solution waits out in full; short, to keep the stage fast.
+SHORT_TIMEOUT = 0.3
 # Why 5 s: the deadline of a call that a correct solution ends in milliseconds and a wrong
 # one never ends (it waits for bytes that are not coming): five seconds tell the two apart
 # as well as ten, and a student with the bug waits less.
@@ -48,6 +55,61 @@ NEVER_COMING = (" (bytes it read too far and lost, or an EOF the sender never se
 NOTHING_ELSE_HINT = ("Rename the temporary file to the final name (os.replace); delete nothing else, "
                      "leave nothing else.")
 ANSWER_OK_HINT = "After os.replace(), send exactly b'OK\\n' — the sender is waiting for it."
+
+# -- hints a failure picks from what it saw (else the check's own hint) --------------------------------------
+SPLIT_FIELD_HINT = ("struct.unpack got fewer bytes than the field has: a header field arrived in pieces and one "
+                    "recv() returned only part of it. Read every field with a loop that asks for the bytes still "
+                    "missing (recv_exactly).")
+SHORT_SEND_HINT = ("send() took only part of what it was given (the grader made it return short counts, as a full "
+                   "send buffer does) and the rest was never sent: use sock.sendall(data), or loop on the rest. "
+                   "The bytes a short send did not take are lost otherwise.")
+RESEND_HINT = ("After a short send, send what is still missing — data[sent:] — not the same bytes again: keep a "
+               "count of what send() took (or use sock.sendall(data)).")
+NAME_BYTES_HINT = ("The name length counts BYTES of the UTF-8 name, not characters: name_bytes = "
+                   "Path(path).name.encode('utf-8'), then struct.pack('!H', len(name_bytes)) + name_bytes.")
+HEXDIGEST_HINT = ("The digest is the 32 raw bytes of hashlib.sha256(...).digest(), not the 64-character "
+                  ".hexdigest() string.")
+LAST_COMPONENT_HINT = ("The name in the header is the file's name only — Path(path).name — never the directory it "
+                       "sits in: the receiver refuses any name with a '/'.")
+EOF_ANSWER_HINT = ("recv() returning b'' means the receiver closed: before a whole answer line that is a failure — "
+                   "raise TransferError. A loop that doesn't check for b'' waits (or spins) forever.")
+
+
+def sent_hint(lab: Lab, name: str, expected: bytes, got: bytes) -> str | None:
+    """The hint for a receiver that got `got` instead of the upload `expected` (of a file called
+    `name`), when the bytes say which mistake it was; None when they do not."""
+    raw = name.encode("utf-8")
+    header_size = 2 + len(raw) + 8 + 32
+    announced = int.from_bytes(got[:2], "big") if len(got) >= 2 else None
+    if len(got) < len(expected) and expected.startswith(got):
+        return SHORT_SEND_HINT if lab.faults_used else None
+    if announced is not None and announced != len(raw):
+        if announced == len(name):
+            return NAME_BYTES_HINT
+        if b"/" in got[2:2 + announced]:
+            return LAST_COMPONENT_HINT
+    digest = expected[header_size - 32:header_size]
+    if got.startswith(expected[:header_size - 32]) and got[header_size - 32:].startswith(digest.hex().encode()):
+        return HEXDIGEST_HINT
+    how = skipped_or_repeated(expected, got)
+    if how == "repeated":
+        return RESEND_HINT
+    return SHORT_SEND_HINT if how == "skipped" and lab.faults_used else None
+
+
+def expect_sent(lab: Lab, name: str, expected: bytes, got: bytes, *, hint: str) -> None:
+    """The receiver got exactly the upload `expected` of the file `name`: header, then content."""
+    if got == expected:
+        return
+    header_size = 2 + len(name.encode("utf-8")) + 8 + 32
+    part = "header" if got[:header_size] != expected[:header_size] else "content"
+    if len(got) < len(expected) and expected.startswith(got):
+        message = f"the receiver got only {len(got)} of the {len(expected)} bytes of the upload"
+    else:
+        message = f"the receiver got the wrong bytes: the {part} differs"
+    where, want, have = byte_difference(expected, got)
+    raise Failure(f"{message} ({where}; the header is {header_size} bytes)",
+                  expected=want, actual=have, hint=sent_hint(lab, name, expected, got) or hint)
 
 
 # -- the disk ---------------------------------------------------------------------------------------------------
@@ -126,12 +188,16 @@ def answer_lines(peer: Peer, student: socket.socket) -> list[bytes]:
 
 def call_receive(lab: Lab, student: socket.socket, dest: Any, *, what: str, hint: str,
                  why: str = NEVER_COMING, **options: Any) -> CallResult:
-    """receive_file(student, dest); a hang becomes a Failure that says what had arrived (and `why`)."""
+    """receive_file(student, dest); a hang becomes a Failure that says what had arrived (and `why`),
+    and struct.unpack's complaint about a short field is told as the split field it is."""
     try:
-        return lab.call("receive_file", student, dest, deadline=SHORT_DEADLINE, **options)
+        result = lab.call("receive_file", student, dest, deadline=SHORT_DEADLINE, **options)
     except CallTimedOut as exc:
         raise CallTimedOut(f"{exc.message}, although {what} had arrived: it is waiting for bytes that will never "
                            f"come{why}", hint=hint) from None
+    if result.status == "raised" and is_short_header(result.error):
+        lab.returned(result, hint=SPLIT_FIELD_HINT)
+    return result
 
 
 def expect_saved(lab: Lab, result: CallResult, peer: Peer, student: socket.socket, dest: Path, name: str,
@@ -154,8 +220,9 @@ def expect_saved(lab: Lab, result: CallResult, peer: Peer, student: socket.socke
                       hint=hint)
     saved = final.read_bytes()
     if saved != content:
-        raise Failure(f"the file saved as {name!r} is not the content that was sent",
-                      expected=f"{len(content)} bytes", actual=describe_difference(content, saved), hint=hint)
+        where, want, have = byte_difference(content, saved)
+        raise Failure(f"the file saved as {name!r} is not the content that was sent: {where}",
+                      expected=want, actual=have, hint=hint)
     expected_tree = dict(before)
     expected_tree[f"dest_dir/{name}"] = tree({"dest_dir": dest})[f"dest_dir/{name}"]
     extra = changes(expected_tree, tree({"dest_dir": dest}))
@@ -209,16 +276,30 @@ def expect_names_refused(lab: Lab, names: Sequence[str | bytes], places: dict[st
 
 
 # -- send_file and upload ---------------------------------------------------------------------------------------
-def call_send(call: Callable[[], CallResult], peer: Peer, sock: socket.socket, upload: bytes, *,
-              hint: str) -> CallResult:
-    """call() (a send_file call); a hang becomes a CallTimedOut that says how much of `upload` arrived."""
+def call_send(lab: Lab, call: Callable[[], CallResult], peer: Peer, sock: socket.socket, name: str, upload: bytes,
+              *, hint: str) -> CallResult:
+    """call() (a send_file call of the file `name`); a hang becomes a CallTimedOut that says how
+    much of `upload` arrived, with the hint those bytes point to."""
     try:
         return call()
     except CallTimedOut as exc:
         sock.shutdown(socket.SHUT_RDWR)  # ends the receiver's wait, so that it reports what it got
         peer.wait(DEADLINE)
-        raise CallTimedOut(f"{exc.message}: the receiver got {len(peer.received)} of the {len(upload)} bytes of the "
-                           "upload and was still waiting for the rest", hint=hint) from None
+        got = bytes(peer.received)
+        raise CallTimedOut(f"{exc.message}: the receiver got {len(got)} of the {len(upload)} bytes of the "
+                           "upload and was still waiting for the rest",
+                           hint=sent_hint(lab, name, upload, got) or hint) from None
+
+
+def expect_upload(lab: Lab, call: Callable[[], CallResult], peer: Peer, sock: socket.socket, name: str,
+                  upload: bytes, *, hint: str) -> CallResult:
+    """send_file (run by `call`) returned on OK after the receiver got exactly `upload`."""
+    result = call_send(lab, call, peer, sock, name, upload, hint=hint)
+    lab.returned(result, hint=hint)
+    lab.expect_args_open(result)
+    peer.wait(DEADLINE)  # a send_file that returns before the answer may be ahead of the receiver
+    expect_sent(lab, name, upload, bytes(peer.received), hint=hint)
+    return result
 
 
 # -- serve_uploads ----------------------------------------------------------------------------------------------
@@ -239,6 +320,21 @@ def expect_not_raised(result: CallResult, why: str, *, hint: str) -> None:
     """serve_uploads did not let one bad client end it: `why` says what that cost."""
     if result.status == "raised":
         raise Failure(f"{result.shown} raised {result.error}{why}{shown_traceback(result)}", hint=hint)
+
+
+RECEIVE_FIRST_HINT = ("serve_uploads calls receive_file for each client: a correct upload answered ERR means "
+                      "receive_file fails on it. Make the receive_file checks pass first.")
+
+
+def expect_good_uploads_saved(clients: Sequence[ClientPeer], good: Sequence[int]) -> None:
+    """The clients at the indexes `good` sent correct uploads: none of them may have been refused.
+    Told before the list serve_uploads returned, whose fault it would otherwise seem to be."""
+    wait_for_clients(clients)  # a client may still be reading its answer when serve_uploads returns
+    for index in good:
+        answer = clients[index].lines[:1]
+        if answer and answer[0].startswith(b"ERR"):
+            raise Failure(f"the correct upload of {clients[index].name} was refused", expected="[b'OK']",
+                          actual=repr(answer), hint=RECEIVE_FIRST_HINT)
 
 
 def expect_paths(result: CallResult, value: Any, expected: list[Path], *, hint: str) -> None:
