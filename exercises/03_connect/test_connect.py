@@ -268,7 +268,7 @@ def test_fetch_line_rejects_an_over_long_line(lab):
     lab.expect_raises(result, ValueError, hint=MAX_LINE_HINT)
 
 
-@check(points=0.5, hint=EXACT_MAX_HINT)
+@check(points=1, hint=EXACT_MAX_HINT)
 def test_fetch_line_accepts_a_line_of_exactly_max_line(lab):
     """fetch_line(max_line=40) returns a line of exactly 40 bytes, sent in pieces"""
     line = bytes(range(65, 105))  # 40 bytes

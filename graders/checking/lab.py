@@ -224,7 +224,10 @@ class LabCall:
                                     + (f" ({result.error.message})" if result.error.message else ""))
         if result.error is not None and result.error.type == "SystemExit":
             raise CodeError(f"{result.shown}: {result.error.message} — a function must return or raise, "
-                            "never end the process")
+                            "never end the process",
+                            hint=f"Replace sys.exit() in {result.func}() with what the stage asks for: return the "
+                                 "result, or raise the exception its README names. sys.exit ends the whole "
+                                 "program that called your function.")
         return result
 
 

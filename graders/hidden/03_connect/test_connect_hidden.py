@@ -55,7 +55,7 @@ def _expect_connected(lab, result, family: socket.AddressFamily, address: tuple,
 # -- connect ---------------------------------------------------------------------------------------------------
 # README: "connect" — "Try every address in the order given"; "It must work for "127.0.0.1", "::1" and
 # "localhost", whichever family the server listens on."
-@check(points=1, hint=EVERY_HINT)
+@check(points=0.5, hint=EVERY_HINT)
 def test_tries_every_address_when_ipv6_comes_second(lab):
     """connect() to a name whose first address (127.0.0.1) refuses connects to its second (::1)"""
     address, blocker, hosts = shared.dual(lab, socket.AF_INET6)
