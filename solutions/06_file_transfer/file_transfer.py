@@ -31,9 +31,9 @@ MAX_NAME = 1024
 # SHA-256 digests are 32 raw bytes (not the 64-character hex string).
 DIGEST_SIZE = 32
 
-# The longest answer line send_file accepts: "ERR " and a reason of a few hundred bytes
-# at most. A peer that sends more without a newline is not speaking this protocol.
-MAX_ANSWER = 4096
+# The longest answer line send_file accepts, as the protocol says: "ERR " and a reason of a
+# few hundred bytes at most. A peer that sends more without a newline is not speaking it.
+MAX_ANSWER = 1024
 
 # How long serve_uploads waits on one silent client before giving up on it: generous for
 # a slow network, but finite, so one stalled sender cannot block the server forever.
