@@ -233,9 +233,12 @@ def test_ctrl_c_and_sigterm_say_how_many_were_graded_and_that_a_run_again_resume
     student(folder, "c-hangs", "while True:\n    pass\n")  # in flight when the signal comes
     student(folder, "d-never-started", SOLUTION)
     gb = tmp_path / "gb.db"
+    # As a terminal starts it: a suite run in the background (CI, nohup) has SIGINT ignored, and
+    # an ignored signal would be inherited, so Ctrl-C is given back its default here.
     proc = subprocess.Popen([sys.executable, "-m", "graders.cli", "grade", str(folder), "--stage", "1", "--jobs", "1",
                              "--timeout", "300", "--gradebook", str(gb)], cwd=HERE.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def committed() -> int:
         try:
