@@ -289,9 +289,15 @@ def test_grade_root_tells_its_progress_callback_of_each_check():
     from graders.grading.runner import grade_root
 
     seen = []
-    result = grade_root(SOLUTIONS, [STAGES[0]], label="solutions", progress=seen.append)
+    result = grade_root(SOLUTIONS, [STAGES[0]], label="solutions", progress=seen.append, runners=1)
     assert [r.title for r in seen] == [c.title for c in result.stages[0].checks]
     assert [r.number for r in seen] == list(range(1, len(seen) + 1)) and {r.total for r in seen} == {len(seen)}
+    # Side by side, each check is told as it starts, and as one ends, the one running longest.
+    seen = []
+    result = grade_root(SOLUTIONS, STAGES[:2], label="solutions", progress=seen.append, runners=4)
+    checks = [c for s in result.stages for c in s.checks]
+    assert {r.title for r in seen} == {c.title for c in checks}
+    assert {r.number for r in seen} == set(range(1, len(checks) + 1)) and {r.total for r in seen} == {len(checks)}
 
 
 def on_a_terminal(*args: str) -> tuple[int, str]:

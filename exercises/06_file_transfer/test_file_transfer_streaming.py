@@ -17,6 +17,7 @@ don't load; the chunk size matters for speed); "send_file" — the content in ch
 whole file in memory.
 """
 
+import functools
 import hashlib
 import os
 import socket
@@ -65,31 +66,14 @@ def _digest_of_blocks(count: int) -> bytes:
     return hasher.digest()
 
 
-class _BigDigest(threading.Thread):
-    """The SHA-256 of shared.BIG_MIB blocks, computed in the background from the moment the checks load.
-
-    Hashing 128 MiB takes the grader about 0.1 s; started early, it overlaps the first checks
-    (which wait on the network, not the CPU) instead of adding to the stage's time.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True, name="128 MiB digest")
-        self.digest = b""
-        self.start()
-
-    def run(self) -> None:
-        self.digest = _digest_of_blocks(shared.BIG_MIB)
-
-    def value(self) -> bytes:
-        self.join()
-        return self.digest
-
-
-_BIG_DIGEST = _BigDigest()
-
-
+@functools.cache
 def _digest(count: int) -> bytes:
-    return _BIG_DIGEST.value() if count == shared.BIG_MIB else _digest_of_blocks(count)
+    """The SHA-256 of `count` blocks; 128 MiB of them take the grader about 0.1 s, once per process.
+
+    Not computed ahead in a thread of its own: checks run in forked processes
+    (graders/grading/fanout.py), and a fork gets no copy of the threads it was forked from.
+    """
+    return _digest_of_blocks(count)
 
 
 def _reference_receive(sock: socket.socket, path: Path) -> None:

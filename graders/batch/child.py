@@ -90,13 +90,13 @@ def only_when_due(handler: Callable[[int, Any], Any]) -> Callable[[int, Any], An
 
 
 def grade(root: Path, label: str, stages: list[Stage], *, seed: int | None, plan: Lockdown,
-          report: Report, nproc: int | None, parent_pipe: int | None = None) -> SubmissionResult:
+          report: Report, nproc: int | None, parent_pipe: int | None = None, runners: int = 1) -> SubmissionResult:
     collector = LockingCollector(root, stages, seed=seed, limits=Limits(processes=nproc), plan=plan, report=report,
                                  parent_pipe=parent_pipe)
     files = [str(f) for stage in stages for f in stage.check_files(True)]
     try:
         if files:
-            run_pytest(files, collector)
+            run_pytest(files, collector, runners=runners)
         collector.lock()  # no checks at all: the import reports below still run student code
         return SubmissionResult(label, collector.stage_results())
     finally:
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = Lockdown.from_json(given.get("plan", {}))
         lockdown.early(plan, report)
         result = grade(args.root, args.label, select_stages(args.stages), seed=args.seed, plan=plan,
-                       report=report, nproc=given.get("nproc"), parent_pipe=out.fileno())
+                       report=report, nproc=given.get("nproc"), parent_pipe=out.fileno(),
+                       runners=int(given.get("runners") or 1))
         document: dict[str, Any] = {"result": result.to_json(),
                                     "sandbox": {"applied": report.applied, "failed": report.failed}}
     except Exception as exc:  # a grader fault: say it, never leave the coordinator guessing

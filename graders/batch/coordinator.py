@@ -42,6 +42,7 @@ from graders.batch.intake import (
 from graders.batch.lockdown import Lockdown
 from graders.batch.processes import descendants
 from graders.engine.limits import allowed_env
+from graders.grading.capacity import default_runners
 from graders.report.results import SubmissionResult
 from graders.stages import COURSE_ROOT, EXERCISES, HIDDEN, SOLUTIONS, Stage
 
@@ -91,9 +92,12 @@ class Batch:
     def __init__(self, stages: list[Stage], *, jobs: int = 1, gradebook: Gradebook | None = None,
                  force: bool = False, seed: int | None = None, timeout: float = DEFAULT_TIMEOUT,
                  isolation: iso.Isolation | None = None, hide: list[Path] | None = None,
-                 on_done: Callable[[Outcome], None] | None = None) -> None:
+                 on_done: Callable[[Outcome], None] | None = None, runners: int | None = None) -> None:
         self.stages = stages
         self.jobs = max(1, jobs)
+        # Checks run side by side within a submission too (graders/grading/fanout.py); None:
+        # enough to keep the cores busy with the submissions graded at a time.
+        self.runners = runners
         self.gradebook = gradebook
         self.force = force
         self.seed = seed
@@ -136,6 +140,8 @@ class Batch:
         os.chmod(workroot, 0o711)
         secrets = self.secrets(jobs)
         slots = list(range(self.jobs))
+        if self.runners is None:
+            self.runners = default_runners(min(self.jobs, max(1, len(jobs))))
         cgroups: dict[int, iso.SlotCgroups] = {}
         outcomes: dict[int, Outcome] = {}
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="tcplab-slot")
@@ -275,7 +281,7 @@ class Batch:
                                     stdout=subprocess.PIPE, stderr=errors, cwd=prepared.workdir, env=env,
                                     start_new_session=True)
             self._procs[slot] = proc
-            given = json.dumps({"plan": plan.to_json(), "nproc": self._nproc}).encode()
+            given = json.dumps({"plan": plan.to_json(), "nproc": self._nproc, "runners": self.runners}).encode()
             try:
                 out, _ = proc.communicate(given, timeout=self.timeout)
             except subprocess.TimeoutExpired:

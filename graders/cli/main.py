@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from graders.grading.capacity import cores
 from graders.stages import EXERCISES, Stage, UnknownStage, all_stages, find_stage, select_stages
 
 if TYPE_CHECKING:
@@ -201,7 +202,8 @@ def add_batch_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stage", action="append", dest="stages", metavar="STAGE", help="only these stages")
     p.add_argument("--format", choices=("text", "json"), default="json")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="grade N submissions at a time")
+    p.add_argument("--jobs", "-j", type=int, default=cores(), metavar="N",
+                   help="grade N submissions at a time (default: one per core)")
     p.add_argument("--gradebook", type=Path, default=Path("gradebook.db"), metavar="PATH",
                    help="the SQLite gradebook (default: gradebook.db)")
     p.add_argument("--no-gradebook", action="store_true", help="print the results only; keep no gradebook")

@@ -38,6 +38,10 @@ class Collector:
         self.results: dict[str, list[CheckResult]] = {sid: [] for sid in self.stages}
         self._labs: dict[str, Lab] = {}
         self._started: dict[str, float] = {}
+        # Each stage's import report, when the checks ran in other processes (graders/grading/fanout.py).
+        self.import_reports: dict[str, dict[str, Any]] = {}
+        # False when the checks run in forked runners: a worker started here would be shared by all.
+        self.prestart_workers = True
 
     # -- subjects ----------------------------------------------------------------------------
     def subject(self, stage: Stage) -> Subject:
@@ -48,7 +52,7 @@ class Collector:
     def stage_results(self) -> list[StageResult]:
         out = []
         for sid, stage in self.stages.items():
-            report = self.subject(stage).import_report
+            report = self.import_reports.get(sid) or self.subject(stage).import_report
             kind = report.get("import", "error")
             checks = self.results[sid]
             if kind == "missing":  # the student's missing file is a failure, not our error
@@ -71,13 +75,13 @@ class Collector:
             if spec is not None:
                 checks += 1
                 item.add_marker(pytest.mark.timeout(spec.backstop))
-        if checks:  # start every stage's worker now, so that their imports overlap
+        if checks and self.prestart_workers:  # start every stage's worker now, so that their imports overlap
             for stage in self.stages.values():
                 self.subject(stage).prestart()
 
     @pytest.fixture
     def lab(self, request: pytest.FixtureRequest) -> Any:
-        stage = self._stage_of(request.node)
+        stage = self.stage_of(request.node)
         lab = Lab(self.subject(stage), seed=self.seed, check=request.node.name)
         self._labs[request.node.nodeid] = lab
         try:
@@ -90,7 +94,7 @@ class Collector:
         if spec is None:
             return
         self._started[item.nodeid] = time.monotonic()
-        stage = self._stage_of(item)
+        stage = self.stage_of(item)
         passed = {c.name for c in self.results[stage.id] if c.status == "passed"}
         for needed in spec.depends:
             if needed not in passed:
@@ -118,14 +122,20 @@ class Collector:
 
     # -- helpers ----------------------------------------------------------------------------------
     def _record(self, item: pytest.Item, spec: CheckSpec, outcome: Outcome) -> None:
-        stage = self._stage_of(item)
+        self.results[self.stage_of(item).id].append(self.result(item, outcome))
+
+    def result(self, item: pytest.Item, outcome: Outcome) -> CheckResult:
+        """The CheckResult of the check `item` that ended in `outcome`."""
+        spec = spec_of(getattr(item, "obj", None))
+        assert spec is not None, f"{item.nodeid} is not a check"
+        stage = self.stage_of(item)
         started = self._started.get(item.nodeid, time.monotonic())
-        self.results[stage.id].append(result_of(
+        return result_of(
             outcome, spec, id=f"{stage.id}.{spec.name}", hidden=HIDDEN in Path(str(item.path)).resolve().parents,
             lab=self._labs.pop(item.nodeid, None), seconds=time.monotonic() - started,
-            module_file=f"{stage.id}/{stage.filename}"))
+            module_file=f"{stage.id}/{stage.filename}")
 
-    def _stage_of(self, item: Any) -> Stage:
+    def stage_of(self, item: Any) -> Stage:
         folder = Path(str(item.path)).parent.name
         if folder in self.stages:
             return self.stages[folder]

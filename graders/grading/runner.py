@@ -26,30 +26,36 @@ CHECKS_INI = Path(__file__).with_name("checks.ini")
 
 def grade_root(root: Path, stages: list[Stage], *, label: str, hidden: bool = False,
                seed: int | None = None, limits: Limits | None = None,
-               progress: Callable[[Running], None] | None = None) -> SubmissionResult:
+               progress: Callable[[Running], None] | None = None, runners: int | None = None) -> SubmissionResult:
     """Grades the stage folders under `root` (laid out like exercises/).
 
     `progress`, when given, is told of each check as it starts (see `Running`, below).
+    `runners`: how many checks run side by side (graders/grading/fanout.py; default: from the cores).
     """
-    # Start the workers before pytest is even imported: their imports of the student
-    # modules then overlap pytest's start-up instead of following it.
-    subjects = {s.id: Subject(s.module_path(root), s.module, limits) for s in stages}
-    for subject in subjects.values():
-        subject.prestart()
+    from graders.grading.capacity import default_runners
+
+    runners = default_runners() if runners is None else runners
+    subjects = {}
+    if runners <= 1:
+        # Start the workers before pytest is even imported: their imports of the student
+        # modules then overlap pytest's start-up instead of following it.
+        subjects = {s.id: Subject(s.module_path(root), s.module, limits) for s in stages}
+        for subject in subjects.values():
+            subject.prestart()
     from graders.grading.plugin import Collector
 
     collector = Collector(root, stages, seed=seed, limits=limits, subjects=subjects)
     files = [str(f) for stage in stages for f in stage.check_files(hidden)]
     try:
         if files:
-            run_pytest(files, collector, [] if progress is None else [ProgressReporter(progress)])
+            run_pytest(files, collector, [] if progress is None else [ProgressReporter(progress)], runners=runners)
         return SubmissionResult(label, collector.stage_results())
     finally:
         collector.close()
 
 
 def grade_path(path: str | Path, stages: list[Stage], *, hidden: bool = False,
-               seed: int | None = None, label: str | None = None) -> SubmissionResult:
+               seed: int | None = None, label: str | None = None, runners: int | None = None) -> SubmissionResult:
     """Grades a submission as given by a user: a directory or a .zip (see graders.grading.submission)."""
     try:
         submission: Submission = open_submission(path, label)
@@ -58,13 +64,21 @@ def grade_path(path: str | Path, stages: list[Stage], *, hidden: bool = False,
             StageResult(s.id, s.title, "missing", [], str(exc)) for s in stages
         ], problem=str(exc))
     try:
-        return grade_root(submission.root, stages, label=submission.label, hidden=hidden, seed=seed)
+        return grade_root(submission.root, stages, label=submission.label, hidden=hidden, seed=seed, runners=runners)
     finally:
         submission.cleanup()
 
 
-def run_pytest(files: list[str], collector: Collector, others: Sequence[object] = ()) -> int:
+def run_pytest(files: list[str], collector: Collector, others: Sequence[object] = (), *, runners: int = 1) -> int:
+    """Runs the checks in `files` for `collector`; `runners` > 1 runs them side by side (graders/grading/fanout.py)."""
     import pytest
+
+    plugins: list[object] = [collector, *others]
+    if runners > 1:
+        from graders.grading.fanout import FanOut
+
+        collector.prestart_workers = False
+        plugins.append(FanOut(collector, runners, [p for p in others if isinstance(p, ProgressReporter)]))
 
     args = [
         *files,
@@ -80,7 +94,7 @@ def run_pytest(files: list[str], collector: Collector, others: Sequence[object] 
     # pytest and the checks print nothing a student should see; a grader bug shows in results.
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), _quiet_env():
-        return pytest.main(args, plugins=[collector, *others])
+        return pytest.main(args, plugins=plugins)
 
 
 @contextlib.contextmanager
@@ -118,13 +132,19 @@ class Running:
 
 
 class ProgressReporter:
-    """A pytest plugin that hands `progress` a `Running` as each check starts."""
+    """A pytest plugin that hands `progress` a `Running` as each check starts.
+
+    When checks run side by side (graders/grading/fanout.py), `progress` is also told, as a
+    check finishes, of the check that has been running longest among those left: the one the
+    run is waiting for.
+    """
 
     def __init__(self, progress: Callable[[Running], None]) -> None:
         self.progress = progress
         self.items: dict[str, Any] = {}
         self.checks: list[str] = []
         self.running: Running | None = None
+        self.now_running: dict[str, Running] = {}
 
     def pytest_collection_modifyitems(self, items: list[Any]) -> None:
         from graders.checking.declare import spec_of
@@ -141,11 +161,25 @@ class ProgressReporter:
             return
         self.running = Running(Path(str(item.path)).parent.name, spec.title, self.checks.index(nodeid) + 1,
                                len(self.checks), time.monotonic())
-        with contextlib.suppress(Exception):  # a display that breaks must never change a verdict
-            self.progress(self.running)
+        self.now_running[nodeid] = self.running
+        self._tell(self.running)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
+        self.now_running.pop(nodeid, None)
+        if self.now_running:
+            self._tell(min(self.now_running.values(), key=lambda r: r.started))
 
     def pytest_runtest_call(self, item: Any) -> None:
         # Called just before the check itself: its `lab` fixture exists by now.
         lab = getattr(item, "funcargs", {}).get("lab")
-        if self.running is not None and lab is not None:
-            self.running.transcript = getattr(lab, "transcript", None)
+        if lab is not None:
+            self.transcript_of(item.nodeid, getattr(lab, "transcript", None))
+
+    def transcript_of(self, nodeid: str, transcript: Transcript | None) -> None:
+        running = self.now_running.get(nodeid)
+        if running is not None:
+            running.transcript = transcript
+
+    def _tell(self, running: Running) -> None:
+        with contextlib.suppress(Exception):  # a display that breaks must never change a verdict
+            self.progress(running)

@@ -121,17 +121,22 @@ def result_from_json(data: dict[str, Any]) -> SubmissionResult:
     """
     stages = []
     for s in data["stages"]:
-        checks = [CheckResult(
-            id=str(c["id"]), title=str(c.get("title", "")), status=str(c["status"]),
-            score=float(c["score"]), max_score=float(c["max_score"]), hidden=bool(c["hidden"]),
-            message=str(c.get("message", "")), hint=str(c.get("hint", "")),
-            transcript=[str(x) for x in c.get("transcript", [])],
-            seed=int(c["seed"]) if c.get("seed") is not None else None, seconds=float(c.get("seconds", 0.0)),
-            printed=str(c.get("printed", "")),
-        ) for c in s["checks"]]
+        checks = [check_from_json(c) for c in s["checks"]]
         stages.append(StageResult(str(s["stage"]), str(s.get("title", "")), str(s["status"]), checks,
                                   str(s.get("problem", ""))))
     return SubmissionResult(str(data["submission"]), stages, problem=str(data.get("problem", "")))
+
+
+def check_from_json(c: dict[str, Any]) -> CheckResult:
+    """CheckResult.to_json's form back into a CheckResult (KeyError, TypeError or ValueError if it is not)."""
+    return CheckResult(
+        id=str(c["id"]), title=str(c.get("title", "")), status=str(c["status"]),
+        score=float(c["score"]), max_score=float(c["max_score"]), hidden=bool(c["hidden"]),
+        message=str(c.get("message", "")), hint=str(c.get("hint", "")),
+        transcript=[str(x) for x in c.get("transcript", [])],
+        seed=int(c["seed"]) if c.get("seed") is not None else None, seconds=float(c.get("seconds", 0.0)),
+        printed=str(c.get("printed", "")),
+    )
 
 
 # Lone surrogates: bytes that are not UTF-8, smuggled into a str (os.fsdecode's surrogateescape,

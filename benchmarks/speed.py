@@ -1,0 +1,175 @@
+"""Figures for grading at the speed of the CPU: one submission, the public checks, watch.
+
+    .venv/bin/python benchmarks/speed.py [--runs N] [--runners 1,8]
+
+Prints, each the median of N runs on the reference solutions:
+
+1. `tcplab grade solutions` (every check, hidden ones included, in its sandbox): wall time,
+   CPU time (user + sys of every process it ran), the CPU floor ((user + sys) / cores) and
+   wall / floor, measured in the same runs;
+2. `tcplab check --path solutions` (the public checks of every stage): wall time;
+3. `tcplab watch STAGE`: from a save to the stage's result on screen, for every stage — the
+   stage's module a realistic bug of tests/submissions (a student mid-way), saved again;
+4. with --runners: grade_root in this process at each number of runners side by side (wall,
+   CPU), what graders/grading/fanout.py buys and costs.
+
+The class of 300 is benchmarks/batch.py's (`--count 300 --jobs 2`), nbgrader against tcplab
+grade benchmarks/notebooks.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import selectors
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from graders.grading.capacity import cores  # noqa: E402
+from graders.stages import SOLUTIONS, all_stages  # noqa: E402
+
+TCPLAB = [sys.executable, "-m", "graders.cli"]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args: list[str], cwd: Path = ROOT) -> tuple[float, float, int]:
+    """(wall, CPU of the command and everything it waited for, exit status)."""
+    cpu, started = children_cpu(), time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    return time.perf_counter() - started, children_cpu() - cpu, done.returncode
+
+
+def grade_one(runs: int) -> None:
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu, status = timed([*TCPLAB, "grade", str(SOLUTIONS), "--no-gradebook", "--format", "json"])
+        if status != 0:
+            raise SystemExit("tcplab grade solutions failed")
+        walls.append(wall)
+        cpus.append(cpu)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    floor = cpu / cores()
+    print(f"tcplab grade solutions (every check): median {wall:.2f} s wall, {cpu:.2f} s CPU; "
+          f"CPU floor {floor:.2f} s on {cores()} cores, wall / floor {wall / floor:.2f} "
+          f"(goal: wall < 2 s and < 2x floor) over {runs} runs")
+
+
+def check_all(runs: int) -> None:
+    walls = []
+    for _ in range(runs):
+        wall, _, status = timed([*TCPLAB, "check", "--path", str(SOLUTIONS)])
+        if status != 0:
+            raise SystemExit("tcplab check --path solutions failed")
+        walls.append(wall)
+    print(f"tcplab check --path solutions (every stage, public checks): median {statistics.median(walls):.2f} s "
+          f"wall, worst {max(walls):.2f} s (goal: < 1 s) over {runs} runs")
+
+
+# -- watch -------------------------------------------------------------------------------------------
+DONE = b"stages passed"  # the line watch prints after each result
+
+
+def a_bug_of(stage_id: str) -> Path:
+    return sorted((ROOT / "tests" / "submissions" / stage_id).glob("bug_*.py"))[0]
+
+
+def watch_latency(stage_id: str, module: str, runs: int) -> list[float]:
+    with tempfile.TemporaryDirectory(prefix="tcplab-watch-") as tmp:
+        root = Path(tmp) / "exercises"
+        shutil.copytree(SOLUTIONS, root)
+        target = root / stage_id / f"{module}.py"
+        shutil.copy(a_bug_of(stage_id), target)
+        proc = subprocess.Popen([*TCPLAB, "watch", stage_id, "--path", str(root)], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        seen = b""
+
+        def until_result(deadline: float) -> None:
+            nonlocal seen
+            while DONE not in seen:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    raise SystemExit(f"tcplab watch {stage_id} showed no result within 60 s")
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise SystemExit(f"tcplab watch {stage_id} ended")
+                seen += chunk
+            seen = seen[seen.index(DONE) + len(DONE):]
+
+        latencies = []
+        try:
+            until_result(time.monotonic() + 60)  # the first grading, at start
+            for n in range(runs):
+                saved = time.monotonic()
+                with open(target, "a") as f:  # a save: the same bug, one comment longer
+                    f.write(f"# saved again ({n})\n")
+                until_result(saved + 60)
+                latencies.append(time.monotonic() - saved)
+        finally:
+            proc.kill()
+            proc.wait()
+        return latencies
+
+
+def watch_all(runs: int) -> None:
+    figures = []
+    for stage in all_stages():
+        latency = statistics.median(watch_latency(stage.id, stage.module, runs))
+        figures.append(latency)
+        print(f"  tcplab watch {stage.id}: save to result {latency:.2f} s (median of {runs} saves, "
+              f"the module {a_bug_of(stage.id).name})")
+    print(f"tcplab watch: save to result median {statistics.median(figures):.2f} s, worst stage "
+          f"{max(figures):.2f} s (goal: < 0.5 s)")
+
+
+# -- runners side by side ------------------------------------------------------------------------------
+def runners_side_by_side(counts: list[int], runs: int) -> None:
+    code = ("import sys, time, resource; from pathlib import Path\n"
+            "from graders.grading.runner import grade_root\nfrom graders.stages import all_stages, SOLUTIONS\n"
+            "t = time.perf_counter()\n"
+            "r = grade_root(SOLUTIONS, all_stages(), label='s', hidden=True, runners=int(sys.argv[1]))\n"
+            "assert r.score == r.max_score, r.score\n"
+            "print(time.perf_counter() - t)\n")
+    for count in counts:
+        walls, cpus = [], []
+        for _ in range(runs):
+            cpu = children_cpu()
+            done = subprocess.run([sys.executable, "-c", code, str(count)], cwd=ROOT, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(done.stderr[-2000:])
+            walls.append(float(done.stdout.split()[-1]))
+            cpus.append(children_cpu() - cpu)
+        print(f"  grade_root, every check, {count:2d} runner(s): median {statistics.median(walls):.2f} s wall "
+              f"(pytest start-up not counted), {statistics.median(cpus):.2f} s CPU of the whole process")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runners", default="", help="e.g. 1,4,8: grade_root at each, side by side")
+    parser.add_argument("--no-watch", action="store_true", help="leave out the watch figures")
+    args = parser.parse_args()
+    grade_one(args.runs)
+    check_all(args.runs)
+    if not args.no_watch:
+        watch_all(args.runs)
+    if args.runners:
+        runners_side_by_side([int(n) for n in args.runners.split(",")], args.runs)
+
+
+if __name__ == "__main__":
+    main()
