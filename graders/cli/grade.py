@@ -67,6 +67,8 @@ def grade_command(args: argparse.Namespace) -> int:
     stages = select_stages(args.stages)
     if args.jobs < 1:
         return fail(f"--jobs must be at least 1, not {args.jobs}")
+    if args.runners is not None and args.runners < 1:
+        return fail(f"--runners must be at least 1, not {args.runners}")
     if args.timeout is not None and args.timeout <= 0:
         return fail("--timeout must be a positive number of seconds")
     # A path that is not there is the instructor's typo, not a student: nothing is graded or recorded.
@@ -98,7 +100,7 @@ def grade_command(args: argparse.Namespace) -> int:
         if outcome.status == "error":
             progress.console.print(f"[magenta]tcplab:[/] {escape(outcome.result.problem.splitlines()[0])}")
 
-    batch = Batch(stages, jobs=args.jobs, gradebook=gradebook, force=args.force, seed=args.seed,
+    batch = Batch(stages, jobs=args.jobs, runners=args.runners, gradebook=gradebook, force=args.force, seed=args.seed,
                   timeout=args.timeout or DEFAULT_TIMEOUT, isolation=isolation, on_done=advance)
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _terminated)

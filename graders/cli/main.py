@@ -204,6 +204,9 @@ def add_batch_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--jobs", "-j", type=int, default=cores(), metavar="N",
                    help="grade N submissions at a time (default: one per core)")
+    p.add_argument("--runners", type=int, default=None, metavar="N",
+                   help="run each submission's checks in N processes side by side (default: from --jobs "
+                        "and the cores; 1: one after another)")
     p.add_argument("--gradebook", type=Path, default=Path("gradebook.db"), metavar="PATH",
                    help="the SQLite gradebook (default: gradebook.db)")
     p.add_argument("--no-gradebook", action="store_true", help="print the results only; keep no gradebook")
