@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from graders.checking.helpers import wait_until
 from graders.checking.lab import Lab
 from graders.checking.peers import unread_bytes
 from graders.engine.inprocess import InProcessSubject
 from graders.notebook.cells import show_html
 from graders.notebook.quiet import quiet
 from graders.report.notebook_html import transcript_html
-
-# Why 1 ms: the bytes come over loopback from a peer in this process; a finer poll only burns CPU.
-POLL_SECONDS = 0.001
 
 
 @contextlib.contextmanager
@@ -55,9 +52,7 @@ def demo(namespace: Mapping[str, Any] | None = None, *, show: bool = True) -> It
 
 
 def wait_for_bytes(sock: Any, count: int, timeout: float = 2.0) -> int:
-    """Waits (polling, at most `timeout` s) until `count` bytes sit unread in `sock`'s receive
-    buffer; returns how many do. For demonstrations that want 'everything has arrived' first."""
-    deadline = time.monotonic() + timeout
-    while (waiting := unread_bytes(sock)) < count and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
-    return waiting
+    """Waits (at most `timeout` s) until `count` bytes sit unread in `sock`'s receive buffer;
+    returns how many do. For demonstrations that want 'everything has arrived' first."""
+    wait_until(lambda: unread_bytes(sock) >= count, timeout)
+    return unread_bytes(sock)
