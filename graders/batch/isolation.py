@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -193,20 +194,57 @@ class SlotCgroups:
             if not pids:
                 break
             killed += kill_all(pids)
-            time.sleep(0.01)  # SIGKILLed tasks leave the cgroup as the kernel reaps them
+            # SIGKILLed tasks leave the cgroup as the kernel reaps them: wait for that, told
+            # by cgroup.events ("populated 0"), new tasks forked meanwhile killed next round.
+            told = [wait_unpopulated(d, min(end, time.monotonic() + 0.5)) for d in self.dirs]
+            if None in told:  # cgroup v1 says nothing when it empties: look again in a moment
+                time.sleep(0.01)
         return killed
 
     def remove(self) -> None:
         self.empty()
         for d in self.dirs:
-            for _ in range(100):
+            end, emptied = time.monotonic() + 1.0, False
+            while True:
                 try:
                     d.rmdir()
                     break
                 except FileNotFoundError:
                     break
-                except OSError:
-                    time.sleep(0.01)
+                except OSError:  # a task not reaped yet
+                    if time.monotonic() > end:
+                        break
+                    if emptied or wait_unpopulated(d, end) is not True:
+                        time.sleep(0.01)  # cgroup v1 says nothing when it empties; or busy for another reason
+                    emptied = True
+
+
+def wait_unpopulated(cgroup: Path, until: float) -> bool | None:
+    """Waits until `cgroup` holds no live task, or `until` (time.monotonic()); True if it is empty,
+    None where the cgroup cannot tell (cgroup v1 has no cgroup.events).
+
+    cgroup v2's cgroup.events says "populated 0|1", and the kernel wakes a poll() on it
+    (POLLPRI) whenever that changes: no sleeping loop.
+    """
+    try:
+        fd = os.open(cgroup / "cgroup.events", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI | select.POLLERR)
+        while True:
+            events = os.pread(fd, 4096, 0).decode(errors="replace")
+            if "populated 0" in events:
+                return True
+            left = until - time.monotonic()
+            if left <= 0:
+                return False
+            poller.poll(left * 1000)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class UidLease:
