@@ -1,6 +1,6 @@
 """Figures for `tcplab grade` on a class: parallel speed-up, seconds per submission, resuming.
 
-    .venv/bin/python benchmarks/batch.py [--count 100] [--jobs 1,2] [--seed 7] [--stage S ...]
+    .venv/bin/python benchmarks/batch.py [--count 100] [--jobs 1,2] [--seed 7] [--stage S ...] [--no-resume]
 
 Generates a class of COUNT submissions, each a folder with every stage: reference
 solutions, the correct alternatives and realistic bugs of tests/submissions/, a few
@@ -194,6 +194,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--stage", action="append", dest="stages", default=[], help="only these stages")
     parser.add_argument("--keep", action="store_true", help="keep the generated class and gradebooks")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="leave out 2. and 3. (grading again, and the interrupted run)")
     args = parser.parse_args()
     jobs_list = [int(j) for j in args.jobs.split(",")]
 
@@ -231,6 +233,12 @@ def main() -> None:
             print(f"    {line}")
 
     last = jobs_list[-1]
+    if args.no_resume:
+        if args.keep:
+            print(f"kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     wall, _, stderr = grade(klass, tmp / f"gradebook-jobs{last}.db", last, args.stages)
     graded, skipped, errors = summary(stderr)
     print(f"run again, nothing changed (--jobs {last}): {wall:.1f} s wall, {skipped} skipped, {graded} graded")

@@ -145,3 +145,17 @@ def test_cells_that_look_like_formulas_are_neutralised_in_the_csv():
         assert row["submission"].startswith("'=") and row["problem"].startswith("'-")
     assert rows[-1]["student"] == "alice" and rows[-1]["submission"] == "class/alice"  # the rest as it was
     assert rows[-1]["total"] == "0" and rows[-1]["problem"] == ""
+
+
+def test_what_the_code_printed_is_in_feedback_files_and_gradescope_output():
+    # A student debugging with print() sees it in every report of a check that did not pass.
+    from graders.report.feedback import render_feedback_html, render_feedback_markdown
+    from graders.report.gradescope_json import check_test
+    from graders.report.results import CheckResult, StageResult, SubmissionResult
+
+    check = CheckResult(id=f"{STAGE.id}.some_check", title="some check", status="failed", score=0, max_score=1,
+                        hidden=False, message="expected 1, got 2", printed="debug: x = 2\n")
+    result = SubmissionResult("alice", [StageResult(STAGE.id, STAGE.title, "failed", [check])])
+    assert "What your code printed" in render_feedback_markdown(result) and "debug: x = 2" in render_feedback_markdown(result)
+    assert "debug: x = 2" in render_feedback_html(result)
+    assert "What your code printed:\ndebug: x = 2" in check_test(STAGE, 1, check, lambda text: text)["output"]

@@ -55,6 +55,8 @@ def check_markdown(result: CheckResult) -> list[str]:
             out += ["", fence(check.message, indent="  ")]
         if check.transcript:
             out += ["", "  What crossed the wire:", "", fence("\n".join(check.transcript), indent="  ")]
+        if check.printed:
+            out += ["", "  What your code printed:", "", fence(check.printed, indent="  ")]
         if check.seed is not None:
             out += ["", f"  Short reads and writes were injected with seed {check.seed} "
                         f"(replay: `tcplab check --seed {check.seed}`)."]
@@ -154,6 +156,8 @@ def check_html(result: CheckResult) -> str:
             parts.append(f"<pre>{e(check.message)}</pre>")
         if check.transcript:
             parts.append(f"<p>What crossed the wire:</p><pre>{e(chr(10).join(check.transcript))}</pre>")
+        if check.printed:
+            parts.append(f"<p>What your code printed:</p><pre>{e(check.printed)}</pre>")
         if check.seed is not None:
             parts.append(f"<p>Short reads and writes were injected with seed {check.seed} "
                          f"(replay: <code>tcplab check --seed {check.seed}</code>).</p>")

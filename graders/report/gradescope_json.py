@@ -70,6 +70,8 @@ def check_output(check: CheckView, check_id: str) -> str:
     parts = [f"{check.status}: {message}" if message else check.status]
     if check.transcript:
         parts.append("What crossed the wire:\n" + "\n".join(check.transcript))
+    if check.printed:
+        parts.append("What your code printed:\n" + check.printed)
     if check.seed is not None:
         parts.append(f"Short reads and writes were injected with seed {check.seed} "
                      f"(replay: tcplab check {check_id.split('_', 1)[0]} --seed {check.seed}).")
