@@ -12,8 +12,10 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from graders.stages import EXERCISES, SOLUTIONS, Stage, all_stages
 
@@ -69,9 +71,32 @@ def graded_corpus(tmp_root: str, stage_id: str) -> dict[str, dict]:
     return grade_many(dirs, stage) if dirs else {}
 
 
+def graded_corpora(tmp_root: str, stage_ids: set[str]) -> None:
+    """graded_corpus of each of `stage_ids` at once, one `tcplab grade` each side by side.
+
+    Why: most of a grading is waiting on deadlines, so several gradings at a time keep the
+    cores busy (as `tcplab grade --jobs` does for a class); one after another, they would not.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, len(stage_ids))) as pool:
+        list(pool.map(lambda stage_id: graded_corpus(tmp_root, stage_id), sorted(stage_ids)))
+
+
+def stages_in_session(request: Any, fixture: str) -> set[str]:
+    """The stage ids of the session's selected tests that use `fixture` (parametrized with `stage` or `stage_id`)."""
+    found = set()
+    for item in request.session.items:
+        if fixture not in getattr(item, "fixturenames", ()):
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        stage = params.get("stage", params.get("stage_id"))
+        if stage is not None:
+            found.add(getattr(stage, "id", stage))
+    return found
+
+
 def stage_of(result: dict, stage: Stage) -> dict:
     return next(s for s in result["stages"] if s["stage"] == stage.id)
 
 
-__all__ = ["EXERCISES", "SOLUTIONS", "as_submission", "corpus_files", "grade_many", "graded_corpus",
-           "intended_checks", "stage_of", "tcplab"]
+__all__ = ["EXERCISES", "SOLUTIONS", "as_submission", "corpus_files", "grade_many", "graded_corpora", "graded_corpus",
+           "intended_checks", "stage_of", "stages_in_session", "tcplab"]

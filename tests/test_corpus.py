@@ -10,9 +10,11 @@ from tests.corpus import (
     SOLUTIONS,
     corpus_files,
     grade_many,
+    graded_corpora,
     graded_corpus,
     intended_checks,
     stage_of,
+    stages_in_session,
 )
 
 STAGES = list(all_stages())
@@ -34,7 +36,9 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def corpus(corpus_dir, stage) -> dict[str, dict]:
+def corpus(corpus_dir, stage, request) -> dict[str, dict]:
+    # Every stage this session tests, graded side by side the first time any is needed.
+    graded_corpora(corpus_dir, stages_in_session(request, "corpus") & {s.id for s in STAGES})
     return graded_corpus(corpus_dir, stage.id)
 
 
