@@ -41,7 +41,7 @@ from graders.batch.processes import kill_descendants
 from graders.engine.limits import Limits
 from graders.grading.plugin import Collector
 from graders.grading.runner import run_pytest
-from graders.report.results import SubmissionResult, result_from_json
+from graders.report.results import SubmissionResult
 from graders.stages import Stage, select_stages
 
 
@@ -136,27 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     out.write(json.dumps(document))
     out.flush()
     return 0
-
-
-# -- reading a child's output (in the coordinator) -------------------------------------------------
-class ChildOutputError(ValueError):
-    pass
-
-
-def parse_output(text: str) -> tuple[SubmissionResult, dict[str, Any]]:
-    """The child's JSON back into the results model; ChildOutputError when it is not that."""
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise ChildOutputError(f"the grading child printed no result ({exc})") from exc
-    if not isinstance(document, dict):
-        raise ChildOutputError("the grading child printed something else than a result")
-    if "error" in document:
-        raise ChildOutputError(f"the grader failed: {document['error']}\n{document.get('traceback', '')}")
-    try:
-        return result_from_json(document["result"]), dict(document.get("sandbox") or {})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ChildOutputError(f"the grading child's result is malformed ({exc!r})") from exc
 
 
 if __name__ == "__main__":

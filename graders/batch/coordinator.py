@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graders.batch import isolation as iso
-from graders.batch.child import ChildOutputError, parse_output
+from graders.batch.child_output import ChildOutputError, parse_output
 from graders.batch.gradebook import Gradebook
 from graders.batch.intake import (
     Job,
