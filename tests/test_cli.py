@@ -186,3 +186,39 @@ def test_junit_output_counts_failures():
     no_traceback(done)
     suite = ET.fromstring(done.stdout).find("testsuite")
     assert int(suite.get("failures")) + int(suite.get("skipped")) == int(suite.get("tests")) > 0
+
+
+def test_ctrl_c_during_check_says_so_shows_no_half_verdicts_and_leaves_nothing_running(tmp_path):
+    # Checks run side by side in forked runners: Ctrl-C reaches them all (one process group,
+    # as in a terminal); the command must end at once, not print stages it never finished.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "called"
+    root = tmp_path / "exercises"
+    shutil.copytree(SOLUTIONS, root)
+    module = root / "01_create_socket" / "create_socket.py"
+    module.write_text(module.read_text() + (
+        "\n\nimport time as _time\n_real = create_tcp_socket\n\n"
+        "def create_tcp_socket(family=socket.AF_INET):\n"
+        f"    open({str(marker)!r}, 'w').close()\n    _time.sleep(60)\n    return _real(family)\n"))
+    proc = subprocess.Popen([sys.executable, "-m", "graders.cli", "check", "--path", str(root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the student's call to begin
+    assert marker.exists(), "the check never called create_tcp_socket"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted (Ctrl-C)" in err and "Traceback" not in err
+    assert "01_create_socket" not in out, out
+    deadline = time.monotonic() + 10  # the runners' workers were killed just now: the kernel reaps them
+    while (left := subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout.split()) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the kernel to reap them
+    assert not left, f"processes left running: {left}"

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print(f"[red]tcplab:[/] {exc}")
         return 2
     except KeyboardInterrupt:
+        Console(stderr=True).print("tcplab: interrupted (Ctrl-C) before the checks were done: run the command again for the results")
         return 130
 
 

@@ -93,8 +93,21 @@ def run_pytest(files: list[str], collector: Collector, others: Sequence[object] 
     ]
     # pytest and the checks print nothing a student should see; a grader bug shows in results.
     sink = io.StringIO()
+    interrupt = _Interrupt()
     with contextlib.redirect_stdout(sink), _quiet_env():
-        return pytest.main(args, plugins=plugins)
+        code = pytest.main(args, plugins=[*plugins, interrupt])
+    if interrupt.seen:  # pytest keeps Ctrl-C to itself; the caller must not take half a run for results
+        raise KeyboardInterrupt
+    return code
+
+
+class _Interrupt:
+    """A pytest plugin that notes a Ctrl-C (pytest ends the run and returns, as after a collection error)."""
+
+    seen = False
+
+    def pytest_keyboard_interrupt(self, excinfo: object) -> None:
+        self.seen = True
 
 
 @contextlib.contextmanager
