@@ -43,13 +43,17 @@ from typing import Any
 
 import pytest
 
-from graders.checking.declare import spec_of
+from graders.checking.declare import Failure, spec_of
 from graders.checking.transcript import Event, Transcript
 from graders.grading import outcome as outcomes
 from graders.report.results import CheckResult, check_from_json
 
 # How long an interrupted run waits for its runners to close their workers, before SIGKILL.
 STOP_GRACE = 2.0
+# How often the parent looks for a runner that student code stopped (SIGSTOP), and how long
+# past the sum of its unit's backstops a runner may take before it is taken for stuck.
+WATCH_INTERVAL = 1.0
+STUCK_GRACE = 30.0
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Runner:
     stages: set[str] = field(default_factory=set)  # stages it has started a worker for
     unit: int | None = None
     unit_started: float = 0.0
+    unit_deadline: float = 0.0
     buffer: bytes = b""
     error: str = ""  # the last line of a grader fault's traceback, if the runner had one
     done: set[int] = field(default_factory=set)  # items of the current unit with results back
@@ -143,6 +148,7 @@ class FanOut:
         # start, end and transcript as the runners send them. None: the runners send no events.
         self.watchers = list(watchers or [])
         self.transcripts: dict[int, Transcript] = {}
+        self._items: list[pytest.Item] = []
         self._sending = threading.Lock()
         self.out: int | None = None  # in a runner: where its results go
         self.index: dict[str, int] = {}  # nodeid -> its place in session.items
@@ -158,6 +164,7 @@ class FanOut:
         if count <= 1:
             return None
         schedule = Schedule(units)
+        self._items = items
         runners: list[Runner] = []
         for _ in range(count):
             runners.append(self._fork(session, items, units, runners))
@@ -182,7 +189,9 @@ class FanOut:
                schedule: Schedule, runners: list[Runner], results: dict[int, list[CheckResult]]) -> None:
         live = {r.results: r for r in runners}
         while live:
-            ready, _, _ = select.select(list(live), [], [])
+            ready, _, _ = select.select(list(live), [], [], WATCH_INTERVAL)
+            for runner in live.values():
+                _watch(runner)
             for fd in ready:
                 runner = live[fd]
                 chunk = os.read(fd, 1 << 16)
@@ -226,21 +235,37 @@ class FanOut:
             runner.commands = -1
             return
         runner.unit, runner.unit_started, runner.done = unit, time.monotonic(), set()
+        # Every check of the unit has pytest-timeout's backstop in the runner; a runner past
+        # all of them together (and a grace) is stopped or stuck, and is ended by _watch.
+        runner.unit_deadline = runner.unit_started + STUCK_GRACE + sum(
+            getattr(spec_of(getattr(self._items[i], "obj", None)), "backstop", 0.0) for i in schedule.units[unit].items)
         runner.stages.add(schedule.units[unit].stage)
         os.write(runner.commands, f"{unit}\n".encode())
 
     def _lost(self, runner: Runner, items: list[pytest.Item], units: list[Unit],
               results: dict[int, list[CheckResult]]) -> None:
-        """A runner that ended in the middle of a unit: its checks without a result are the grader's fault."""
+        """A runner that ended in the middle of a unit: its checks without a result fail or are errors.
+
+        A grader fault in the runner (it said so) is an error. A runner killed by a signal
+        failed the student's checks: student code runs as the runner's uid and may signal it,
+        freeze it (SIGSTOP: _watch ends it) or take the memory the kernel then reclaims.
+        """
         _, status = os.waitpid(runner.pid, 0)
         runner.pid = 0
         if runner.unit is None:
             return
-        why = RuntimeError(f"the process running this check ended unexpectedly ({runner.error or _exit_words(status)})")
+        if runner.error or not os.WIFSIGNALED(status):
+            outcome = outcomes.set_up_failed(RuntimeError(
+                f"the process running this check ended unexpectedly ({runner.error or _exit_words(status)})"))
+        else:
+            outcome = outcomes.raised(Failure(
+                f"the grader's process running this check was {_exit_words(status)} while your code ran: code "
+                "that signals or stops other processes, or takes all the memory, ends its own checks",
+                hint="Leave other processes alone: no os.kill() of your parent or of other pids, no os.fork() bombs, "
+                     "and no memory hoarding."))
         for i in units[runner.unit].items:
             if i not in runner.done:
-                item = items[i]
-                results[i] = [self.collector.result(item, outcomes.set_up_failed(why))]
+                results[i] = [self.collector.result(items[i], outcome)]
 
     def _fork(self, session: pytest.Session, items: list[pytest.Item], units: list[Unit],
               siblings: list[Runner]) -> Runner:
@@ -311,6 +336,23 @@ class FanOut:
         with self._sending:  # peers' threads add transcript events too
             while data:
                 data = data[os.write(self.out, data):]
+
+
+def _watch(runner: Runner) -> None:
+    """Ends a runner that is stopped (SIGSTOP, from student code of its uid) or past its unit's deadline."""
+    if not runner.pid or runner.unit is None:
+        return
+    if time.monotonic() > runner.unit_deadline or _stopped(runner.pid):
+        _signal(runner.pid, signal.SIGKILL)
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"T", b"t")
 
 
 def _interrupted(signum: int, frame: Any) -> None:
