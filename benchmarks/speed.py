@@ -1,4 +1,4 @@
-"""Figures for grading at the speed of the CPU: one submission, the public checks, watch.
+"""Figures for grading at the speed of the CPU: one submission, and the public checks.
 
     .venv/bin/python benchmarks/speed.py [--runs N] [--runners 1,8]
 
@@ -8,9 +8,7 @@ Prints, each the median of N runs on the reference solutions:
    CPU time (user + sys of every process it ran), the CPU floor ((user + sys) / cores) and
    wall / floor, measured in the same runs;
 2. `tcplab check --path solutions` (the public checks of every stage): wall time;
-3. `tcplab watch STAGE`: from a save to the stage's result on screen, for every stage — the
-   stage's module a realistic bug of tests/submissions (a student mid-way), saved again;
-4. with --runners: grade_root in this process at each number of runners side by side (wall,
+3. with --runners: grade_root in this process at each number of runners side by side (wall,
    CPU), what graders/grading/fanout.py buys and costs.
 
 The class of 300 is benchmarks/batch.py's (`--count 300 --jobs 2`), nbgrader against tcplab
@@ -20,14 +18,10 @@ grade benchmarks/notebooks.py's.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import selectors
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from graders.grading.capacity import cores  # noqa: E402
-from graders.stages import SOLUTIONS, all_stages  # noqa: E402
+from graders.stages import SOLUTIONS  # noqa: E402
 
 TCPLAB = [sys.executable, "-m", "graders.cli"]
 
@@ -78,64 +72,6 @@ def check_all(runs: int) -> None:
           f"wall, worst {max(walls):.2f} s (goal: < 1 s) over {runs} runs")
 
 
-# -- watch -------------------------------------------------------------------------------------------
-DONE = b"stages passed"  # the line watch prints after each result
-
-
-def a_bug_of(stage_id: str) -> Path:
-    return sorted((ROOT / "tests" / "submissions" / stage_id).glob("bug_*.py"))[0]
-
-
-def watch_latency(stage_id: str, module: str, runs: int) -> list[float]:
-    with tempfile.TemporaryDirectory(prefix="tcplab-watch-") as tmp:
-        root = Path(tmp) / "exercises"
-        shutil.copytree(SOLUTIONS, root)
-        target = root / stage_id / f"{module}.py"
-        shutil.copy(a_bug_of(stage_id), target)
-        proc = subprocess.Popen([*TCPLAB, "watch", stage_id, "--path", str(root)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        selector = selectors.DefaultSelector()
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        seen = b""
-
-        def until_result(deadline: float) -> None:
-            nonlocal seen
-            while DONE not in seen:
-                if not selector.select(max(0.0, deadline - time.monotonic())):
-                    raise SystemExit(f"tcplab watch {stage_id} showed no result within 60 s")
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    raise SystemExit(f"tcplab watch {stage_id} ended")
-                seen += chunk
-            seen = seen[seen.index(DONE) + len(DONE):]
-
-        latencies = []
-        try:
-            until_result(time.monotonic() + 60)  # the first grading, at start
-            for n in range(runs):
-                saved = time.monotonic()
-                with open(target, "a") as f:  # a save: the same bug, one comment longer
-                    f.write(f"# saved again ({n})\n")
-                until_result(saved + 60)
-                latencies.append(time.monotonic() - saved)
-        finally:
-            proc.kill()
-            proc.wait()
-        return latencies
-
-
-def watch_all(runs: int) -> None:
-    figures = []
-    for stage in all_stages():
-        latency = statistics.median(watch_latency(stage.id, stage.module, runs))
-        figures.append(latency)
-        print(f"  tcplab watch {stage.id}: save to result {latency:.2f} s (median of {runs} saves, "
-              f"the module {a_bug_of(stage.id).name})")
-    print(f"tcplab watch: save to result median {statistics.median(figures):.2f} s, worst stage "
-          f"{max(figures):.2f} s (goal: < 0.5 s)")
-
-
 # -- runners side by side ------------------------------------------------------------------------------
 def runners_side_by_side(counts: list[int], runs: int) -> None:
     code = ("import sys, time, resource; from pathlib import Path\n"
@@ -161,12 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--runners", default="", help="e.g. 1,4,8: grade_root at each, side by side")
-    parser.add_argument("--no-watch", action="store_true", help="leave out the watch figures")
     args = parser.parse_args()
     grade_one(args.runs)
     check_all(args.runs)
-    if not args.no_watch:
-        watch_all(args.runs)
     if args.runners:
         runners_side_by_side([int(n) for n in args.runners.split(",")], args.runs)
 
