@@ -370,3 +370,17 @@ def test_the_corpus_is_judged_in_process_as_tcplab_check_judges_it(corpus_verdic
         for name in wanted:
             assert found.get(name) in ("failed", "timeout"), (name, found)
         assert not all(v == "passed" for v in found.values())
+
+
+def test_threads_a_call_left_alive_are_reported(subject):
+    namespace = _namespace(
+        "import socket, threading\nkept = []\n"
+        "def leave_a_reader():\n"
+        "    a, b = socket.socketpair()\n"
+        "    kept.append((a, b))\n"
+        "    threading.Thread(target=lambda: a.recv(10), name='reader', daemon=True).start()\n")
+    left = InProcessSubject(namespace).call("leave_a_reader").threads_left
+    assert len(left) == 1 and left[0].startswith("reader (daemon), at <student cell>:6"), left
+    for a, b in namespace["kept"]:
+        b.close()
+        a.close()

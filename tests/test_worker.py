@@ -434,3 +434,60 @@ def test_what_a_call_printed_is_its_own_and_kept_apart_from_the_explanation(tmp_
     assert loud.output.endswith("line 99999\n") and loud.output_cut > 0
     assert len(loud.output) + loud.output_cut == sum(len(f"line {i}\n") for i in range(100000))
     assert "loud() printed (its first" in printed_text(lab.printed)
+
+
+THREADS = textwrap.dedent('''
+    import socket, threading, time
+
+    def leave_a_reader():
+        a, b = socket.socketpair()
+        kept.append((a, b))
+        threading.Thread(target=lambda: a.recv(10), name="reader", daemon=True).start()
+
+    def join_them():
+        t = threading.Thread(target=time.sleep, args=(0.01,))
+        t.start()
+        t.join()
+
+    def wait_then_spin(idle, busy):
+        time.sleep(idle)
+        end = time.monotonic() + busy
+        while time.monotonic() < end:
+            pass
+
+    kept = []
+''')
+
+
+def test_threads_a_call_left_alive_are_reported_with_where_they_are(tmp_path):
+    path = tmp_path / "t.py"
+    path.write_text(THREADS)
+    s = Subject(path, "t")
+    try:
+        left = s.call("leave_a_reader").threads_left
+        assert len(left) == 1 and left[0].startswith("reader (daemon), at t.py:7"), left
+        assert s.call("join_them").threads_left == []  # the reader of the last call is not this call's
+    finally:
+        s.close()
+
+
+def test_runnable_time_tells_a_sleeping_call_from_a_spinning_one(tmp_path):
+    path = tmp_path / "t.py"
+    path.write_text(THREADS)
+    s = Subject(path, "t")
+    try:
+        pending = s.start("wait_then_spin", 0.3, 2.0)
+        first = pending.runnable()
+        if first is None:
+            pytest.skip("this kernel keeps no schedstat")
+        time.sleep(0.1)  # inside the call's 0.3 s sleep: the window measured is asleep
+        asleep = worker_view.runnable_between(first, pending.runnable())
+        spun = 0.0
+        while not pending.done() and spun < 0.5:
+            time.sleep(0.01)  # spinning now: runnable time grows with the wall clock, whatever the load
+            spun = worker_view.runnable_between(first, pending.runnable() or {})
+        assert asleep < 0.05
+        assert spun >= 0.5
+        pending.wait()
+    finally:
+        s.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 from graders.checking import peers as p
 from graders.checking.declare import CallTimedOut, CodeError, Failure, NotImplementedYet
+from graders.checking.members import Member
 from graders.checking.transcript import Transcript, describe_difference, show_bytes
 from graders.engine.calls import CallResult, PendingCall, StudentCode
 from graders.engine.codec import Opaque, RemoteError
@@ -102,14 +103,29 @@ class Lab:
         self._peers.append(server)
         return server
 
-    def listener(self, family: socket.AddressFamily = socket.AF_INET, backlog: int = 16) -> socket.socket:
-        """A listening socket made by the grader, to hand to a student's server function."""
+    def listener(self, family: socket.AddressFamily = socket.AF_INET, backlog: int = 16,
+                 sndbuf: int | None = None) -> socket.socket:
+        """A listening socket made by the grader, to hand to a student's server function.
+
+        sndbuf: the send buffer every connection it accepts inherits (a small one makes a
+        reader that never reads back up within kilobytes, not megabytes)."""
         sock = socket.socket(family, socket.SOCK_STREAM)
         self._socks.append(sock)
+        if sndbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         sock.bind((p.loopback(family), 0))
         sock.listen(backlog)
-        self.transcript.add("grader", f"listening on port {sock.getsockname()[1]}")
+        self.transcript.add("grader", f"listening on port {sock.getsockname()[1]}"
+                            + (f", send buffer {sndbuf} bytes" if sndbuf else ""))
         return sock
+
+    def member(self, address: tuple, name: str, *, rcvbuf: int | None = None, reads: bool = True,
+               log_lines: bool = True) -> Member:
+        """A client of a many-client server that reads all the time (graders/checking/members.py)."""
+        member = Member(name, address, self.transcript, self._stop, rcvbuf=rcvbuf, reads=reads,
+                        log_lines=log_lines)
+        self._peers.append(member)
+        return member
 
     def unused_port(self, family: socket.AddressFamily = socket.AF_INET) -> tuple[socket.socket, int]:
         """A port that is bound but not listening: connects to it are refused, and it stays ours."""
@@ -203,6 +219,10 @@ class LabCall:
 
     def done(self) -> bool:
         return self.pending.done()
+
+    def runnable(self) -> dict[int, int] | None:
+        """The call's threads: nanoseconds each was runnable so far (None: not measurable here)."""
+        return self.pending.runnable()
 
     def wait(self) -> CallResult:
         fresh = not self.pending.collected

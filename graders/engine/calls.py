@@ -30,6 +30,9 @@ class CallResult:
     arg_timeouts: list[float | None] = field(default_factory=list)  # of socket arguments, after the call
     rss_growth_kb: int = 0
     cpu_seconds: float = 0.0  # user + system, every thread, from /proc (0 where there is none)
+    # Threads the call started that were still alive a moment after it returned, each with
+    # where it is ("Thread-3 (handle), at concurrency.py:57 in handle(): data = conn.recv(4096)").
+    threads_left: list[str] = field(default_factory=list)
     unseen: str = ""  # why what the call left (fds, memory) could not be read: a failure
     error_after_items: codec.RemoteError | None = None
     output: str = ""  # what the call printed (stdout and stderr): its last bytes (worker_process.PRINTED_LIMIT)
@@ -52,6 +55,10 @@ class PendingCall(Protocol):
 
     def abandon(self) -> None:
         """Gives up on an uncollected call (a check that ended before collecting it)."""
+
+    def runnable(self) -> dict[int, int] | None:
+        """The call's threads so far: thread id -> nanoseconds spent on a CPU or waiting for one
+        (see graders.engine.worker_view.runnable_ns); None where this system does not say."""
 
 
 class StudentCode(Protocol):

@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graders.engine import codec, resolver
+from graders.engine import codec, resolver, threads_left, worker_view
 from graders.engine import faults as fault_injection
 from graders.engine.calls import CallResult, show_call
 from graders.engine.student_threads import (
@@ -213,6 +213,7 @@ class InProcessCall:
         self._socks: list[socket.socket] = []
         self._outcome: dict[str, Any] = {}
         self._deadline_at = 0.0
+        self._target: Any = None
 
     @classmethod
     def finished(cls, result: CallResult) -> InProcessCall:
@@ -228,11 +229,22 @@ class InProcessCall:
         """True once the call has returned (without collecting it)."""
         return self.result is not None or self._finished.is_set()
 
+    def runnable(self) -> dict[int, int] | None:
+        """The student's threads only: the grader's peers run in this process too."""
+        if self.result is not None:
+            return None
+        every = worker_view.runnable_ns(os.getpid())
+        if every is None:
+            return None
+        mine = {t.native_id for t in list(self._watch.threads) if t.native_id is not None}
+        return {tid: ns for tid, ns in every.items() if tid in mine}
+
     # -- running ------------------------------------------------------------------------------
     def begin(self, target: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
               socks: list[socket.socket], faults: dict[str, int] | None, consume: bool,
               hosts: dict[str, list[str]] | None = None) -> None:
         self._socks = socks
+        self._target = target
         thread = threading.Thread(target=self._run, args=(target, args, kwargs, consume),
                                   name=f"student: {self.shown}", daemon=True)
         self._thread = thread
@@ -331,6 +343,9 @@ class InProcessCall:
             return self.result
         assert self._thread is not None
         self._thread.join(1.0)
+        student_file = getattr(self._target, "__code__", None)
+        left = threads_left.left_after((), student_file.co_filename if student_file else None,
+                                       started=[t for t in list(self._watch.threads) if t is not self._thread])
         outcome = self._outcome
         raw = outcome.pop("value", None)
         returned = _sockets_in(raw, {})
@@ -354,6 +369,7 @@ class InProcessCall:
             leaked=leaked,
             closed_args=closed_args,
             rss_growth_kb=rss_growth_kb,
+            threads_left=left,
             error_after_items=outcome.get("error_after_items"),
             output="".join(self._watch.thread_errors),
         )

@@ -165,6 +165,11 @@ class WorkerCall:
         ready, _, _ = select.select([self.worker.chan], [], [], 0)
         return bool(ready)
 
+    def runnable(self) -> dict[int, int] | None:
+        if self.worker is None or self.result is not None:
+            return None
+        return worker_view.runnable_ns(self.worker.proc.pid)
+
     def _printed(self, worker: Worker) -> dict[str, Any]:
         output, cut = worker.printed_since(self.printed_before)
         return {"output": output, "output_cut": cut}
@@ -229,6 +234,7 @@ def result_from_reply(func: str, shown: str, reply: dict[str, Any], socks: list[
         closed_args=[int(i) for i in reply.get("closed_args", [])],
         arg_timeouts=[t if isinstance(t, (int, float)) else None for t in reply.get("arg_timeouts", [])],
         rss_growth_kb=int(reply.get("rss_growth_kb", 0)),
+        threads_left=[str(x) for x in reply.get("threads_left", [])][:50],
         error_after_items=after if isinstance(after, codec.RemoteError) else None,
     )
 

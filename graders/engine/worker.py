@@ -29,7 +29,7 @@ import traceback
 import warnings
 from typing import Any
 
-from graders.engine import codec, faults, resolver, wire
+from graders.engine import codec, faults, resolver, threads_left, wire
 
 # Why 512 KiB: Python threads default to 8 MiB stacks; with an address-space limit a
 # threaded student server would run out of address space after a few dozen threads.
@@ -229,6 +229,7 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     fault = request.get("faults")
     hosts = request.get("hosts")
     leaks.start()
+    threads_before = set(threading.enumerate())
     started = time.monotonic()
     reply: dict[str, Any] = {}
     error: BaseException | None = None
@@ -271,6 +272,7 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     del value, error
     reply.update(
         elapsed=elapsed,
+        threads_left=threads_left.left_after(threads_before, getattr(module, "__file__", None)),
         leaked=leaks.stop(),
         # A timeout lives in the socket object, so the grader's copy cannot see a change to it;
         # the grader holds this against the kernel's blocking flag, which it can see.

@@ -9,6 +9,8 @@ in the grader's process, from the kernel's own records of the worker:
 - the peak resident memory of a call (the VmHWM mark in /proc/<pid>/status, which writing
   5 to /proc/<pid>/clear_refs resets to the current RSS);
 - CPU time, user + system, of every thread (/proc/<pid>/stat);
+- how long each thread has been runnable: on a CPU or waiting in the run queue for one
+  (/proc/<pid>/task/<tid>/schedstat), the measure of a busy loop that load cannot hide;
 - what a leaked socket is (its addresses and state, from /proc/<pid>/net/tcp and tcp6).
 
 Where there is no /proc (macOS) `available()` is False and the worker's own report is all
@@ -158,6 +160,37 @@ def cpu_seconds(pid: int) -> float:
     # The command name may hold spaces and parentheses: the fields start after the last ')'.
     fields = data[data.rfind(b")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def runnable_ns(pid: int) -> dict[int, int] | None:
+    """Thread id -> nanoseconds each thread of the process has spent runnable (on a CPU, or
+    waiting in the run queue for one) so far; None where the kernel keeps no schedstat.
+
+    Why runnable time and not CPU time: a thread that spins is runnable all the time, whatever
+    the load; on a busy machine it gets less CPU (the others get their share), but it waits
+    for a CPU the rest of the time, so the sum stays the wall time. A thread that waits for
+    input sleeps and is neither. Load can only make an idle server look idler, never busy.
+    """
+    where = f"{_PROC}/{pid}/task"
+    try:
+        tids = os.listdir(where)
+    except OSError:
+        return None
+    times: dict[int, int] = {}
+    for tid in tids:
+        try:
+            with open(f"{where}/{tid}/schedstat", "rb") as f:
+                fields = f.read().split()
+            times[int(tid)] = int(fields[0]) + int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended just now
+    return times or None
+
+
+def runnable_between(before: dict[int, int], after: dict[int, int]) -> float:
+    """Seconds the threads were runnable between two runnable_ns readings (threads that ended
+    in between are not counted; those that started are counted whole)."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items() if ns >= before.get(tid, 0)) / 1e9
 
 
 @dataclass
