@@ -56,9 +56,10 @@ class PendingCall(Protocol):
     def abandon(self) -> None:
         """Gives up on an uncollected call (a check that ended before collecting it)."""
 
-    def runnable(self) -> dict[int, int] | None:
-        """The call's threads so far: thread id -> nanoseconds spent on a CPU or waiting for one
-        (see graders.engine.worker_view.runnable_ns); None where this system does not say."""
+    def runnable(self) -> dict[int, tuple[int, int]] | None:
+        """The call's threads so far: thread id -> (nanoseconds spent on a CPU or waiting for one,
+        times put on a CPU) (see graders.engine.worker_view.runnable_ns); None where this system
+        does not say."""
 
 
 class StudentCode(Protocol):

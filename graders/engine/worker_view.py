@@ -162,35 +162,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def runnable_ns(pid: int) -> dict[int, int] | None:
-    """Thread id -> nanoseconds each thread of the process has spent runnable (on a CPU, or
-    waiting in the run queue for one) so far; None where the kernel keeps no schedstat.
+def runnable_ns(pid: int) -> dict[int, tuple[int, int]] | None:
+    """Thread id -> (nanoseconds it has spent runnable so far, times it was put on a CPU) for
+    each thread of the process; None where the kernel keeps no schedstat.
 
-    Why runnable time and not CPU time: a thread that spins is runnable all the time, whatever
-    the load; on a busy machine it gets less CPU (the others get their share), but it waits
-    for a CPU the rest of the time, so the sum stays the wall time. A thread that waits for
-    input sleeps and is neither. Load can only make an idle server look idler, never busy.
+    Runnable means on a CPU or waiting in the run queue for one. Why that and not CPU time: a
+    thread that spins is runnable all the time, whatever the load; on a busy machine it gets
+    less CPU (the others get their share) but waits for a CPU the rest of the time, so the sum
+    stays the wall time. A thread that waits for input sleeps and is neither. The count of
+    times on a CPU gives away a thread that sleeps a millisecond at a time between polls.
+    Load can only make an idle server look idler, never busy.
     """
     where = f"{_PROC}/{pid}/task"
     try:
         tids = os.listdir(where)
     except OSError:
         return None
-    times: dict[int, int] = {}
+    times: dict[int, tuple[int, int]] = {}
     for tid in tids:
         try:
             with open(f"{where}/{tid}/schedstat", "rb") as f:
                 fields = f.read().split()
-            times[int(tid)] = int(fields[0]) + int(fields[1])
+            times[int(tid)] = (int(fields[0]) + int(fields[1]), int(fields[2]))
         except (OSError, ValueError, IndexError):
             continue  # a thread that ended just now
     return times or None
 
 
-def runnable_between(before: dict[int, int], after: dict[int, int]) -> float:
-    """Seconds the threads were runnable between two runnable_ns readings (threads that ended
-    in between are not counted; those that started are counted whole)."""
-    return sum(ns - before.get(tid, 0) for tid, ns in after.items() if ns >= before.get(tid, 0)) / 1e9
+def runnable_between(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> tuple[float, int]:
+    """(seconds runnable, times put on a CPU) of the threads between two runnable_ns readings
+    (threads that ended in between are not counted; those that started are counted whole)."""
+    seconds, slices = 0.0, 0
+    for tid, (ns, count) in after.items():
+        ns0, count0 = before.get(tid, (0, 0))
+        if ns >= ns0:
+            seconds += (ns - ns0) / 1e9
+            slices += max(0, count - count0)
+    return seconds, slices
 
 
 @dataclass
