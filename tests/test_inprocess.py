@@ -384,3 +384,12 @@ def test_threads_a_call_left_alive_are_reported(subject):
     for a, b in namespace["kept"]:
         b.close()
         a.close()
+
+
+def test_a_call_can_run_without_socket_constants_a_platform_lacks():
+    import socket as real_socket
+
+    namespace = _namespace("import socket\ndef has(name):\n    return hasattr(socket, name)\n")
+    subject = InProcessSubject(namespace)
+    assert subject.call("has", "TCP_KEEPIDLE", hide=["TCP_KEEPIDLE"]).value is False
+    assert hasattr(real_socket, "TCP_KEEPIDLE") and subject.call("has", "TCP_KEEPIDLE").value is True

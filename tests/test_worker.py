@@ -491,3 +491,15 @@ def test_runnable_time_tells_a_sleeping_call_from_a_spinning_one(tmp_path):
         pending.wait()
     finally:
         s.close()
+
+
+def test_a_call_can_run_without_socket_constants_a_platform_lacks(tmp_path):
+    path = tmp_path / "k.py"
+    path.write_text("import socket\n\ndef has(name):\n    return hasattr(socket, name)\n")
+    s = Subject(path, "k")
+    try:
+        assert s.call("has", "TCP_KEEPIDLE", hide=["TCP_KEEPIDLE"]).value is False
+        assert s.call("has", "TCP_KEEPIDLE").value is True  # back for the next call
+        assert s.call("has", "socket", hide=["socket"]).value is True  # only constants can be hidden
+    finally:
+        s.close()

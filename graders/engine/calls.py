@@ -69,7 +69,8 @@ class StudentCode(Protocol):
 
     def start(self, func: str, *args: Any, deadline: float = 10.0, kwargs: dict[str, Any] | None = None,
               faults: dict[str, int] | None = None, no_sendall: bool = False, consume: bool = False,
-              fresh: bool = False, hosts: dict[str, list[str]] | None = None) -> PendingCall: ...
+              fresh: bool = False, hosts: dict[str, list[str]] | None = None,
+              hide: list[str] | None = None) -> PendingCall: ...
 
     def close(self) -> None: ...
 

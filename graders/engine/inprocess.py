@@ -39,7 +39,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graders.engine import codec, resolver, threads_left, worker_view
+from graders.engine import codec, resolver, socket_names, threads_left, worker_view
 from graders.engine import faults as fault_injection
 from graders.engine.calls import CallResult, show_call
 from graders.engine.student_threads import (
@@ -164,11 +164,13 @@ class InProcessSubject:
         consume: bool = False,
         fresh: bool = False,
         hosts: dict[str, list[str]] | None = None,
+        hide: list[str] | None = None,
     ) -> InProcessCall:
         """Starts func(*args, **kwargs) in a thread; `.wait()` on the result collects it.
 
         The options mean what they mean for graders.engine.subject.Subject.start; `hosts` (made-up
-        names for getaddrinfo) applies to the student's threads only.
+        names for getaddrinfo) applies to the student's threads only; `hide` (socket constants
+        removed) to the whole kernel while the call runs: the grader's peers use none of them.
         """
         if self._pending is not None and not self._pending.collected:
             raise RuntimeError("a check started a second call before collecting the first")
@@ -187,7 +189,7 @@ class InProcessSubject:
         call_args = _hand_over(list(args), socks, no_sendall)
         call_kwargs = _hand_over(dict(kwargs), socks, no_sendall)
         self._pending = InProcessCall(func, shown, deadline)
-        self._pending.begin(target, call_args, call_kwargs, socks, faults, consume, hosts)
+        self._pending.begin(target, call_args, call_kwargs, socks, faults, consume, hosts, hide)
         return self._pending
 
     def close(self) -> None:
@@ -214,6 +216,7 @@ class InProcessCall:
         self._outcome: dict[str, Any] = {}
         self._deadline_at = 0.0
         self._target: Any = None
+        self._hidden: dict[str, Any] = {}
 
     @classmethod
     def finished(cls, result: CallResult) -> InProcessCall:
@@ -242,7 +245,7 @@ class InProcessCall:
     # -- running ------------------------------------------------------------------------------
     def begin(self, target: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
               socks: list[socket.socket], faults: dict[str, int] | None, consume: bool,
-              hosts: dict[str, list[str]] | None = None) -> None:
+              hosts: dict[str, list[str]] | None = None, hide: list[str] | None = None) -> None:
         self._socks = socks
         self._target = target
         thread = threading.Thread(target=self._run, args=(target, args, kwargs, consume),
@@ -257,6 +260,7 @@ class InProcessCall:
             self._faults = True
         if hosts:
             self._install_hosts(hosts)
+        self._hidden = socket_names.hide(hide or [])
         self._memory.start()
         self._deadline_at = time.monotonic() + self.deadline
         REAL_THREAD_START(thread)
@@ -402,6 +406,8 @@ class InProcessCall:
         if self._hosts:
             resolver.uninstall()
             self._hosts = False
+        socket_names.restore(self._hidden)
+        self._hidden = {}
         deactivate(self._watch)
         if self._warnings is not None:
             self._warnings.__exit__(None, None, None)

@@ -29,7 +29,7 @@ import traceback
 import warnings
 from typing import Any
 
-from graders.engine import codec, faults, resolver, threads_left, wire
+from graders.engine import codec, faults, resolver, socket_names, threads_left, wire
 
 # Why 512 KiB: Python threads default to 8 MiB stacks; with an address-space limit a
 # threaded student server would run out of address space after a few dozen threads.
@@ -233,9 +233,11 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     started = time.monotonic()
     reply: dict[str, Any] = {}
     error: BaseException | None = None
+    hidden: dict[str, Any] = {}
     try:
         if hosts:
             resolver.install(hosts)
+        hidden = socket_names.hide(request.get("hide") or [])
         if fault:
             faults.install(fault["seed"], fault.get("max_recv"), fault.get("max_send"))
         try:
@@ -248,6 +250,7 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
                 faults.uninstall()
             if hosts:
                 resolver.uninstall()
+            socket_names.restore(hidden)
     except SystemExit as exc:
         reply["status"] = "raised"
         reply["error"] = {"$exc": {"type": "SystemExit", "mro": ["SystemExit", "BaseException"],
