@@ -119,6 +119,19 @@ class Lab:
                             + (f", send buffer {sndbuf} bytes" if sndbuf else ""))
         return sock
 
+    def pair(self, family: socket.AddressFamily = socket.AF_INET) -> tuple[socket.socket, socket.socket]:
+        """(the grader's end, the student's end) of a live TCP connection, both closed when the
+        check ends: for a peer of the check's own making (see `adopt`)."""
+        peer_sock, student = p.connected_pair(family)
+        self._socks += [peer_sock, student]
+        self.transcript.add("grader", f"connected (port {peer_sock.getsockname()[1]} ↔ {student.getsockname()[1]})")
+        return peer_sock, student
+
+    def adopt(self, peer: Any) -> Any:
+        """A peer of the check's own making, ended (its `shutdown()`) when the check ends."""
+        self._peers.append(peer)
+        return peer
+
     def member(self, address: tuple, name: str, *, rcvbuf: int | None = None, reads: bool = True,
                log_lines: bool = True) -> Member:
         """A client of a many-client server that reads all the time (graders/checking/members.py)."""

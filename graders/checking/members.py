@@ -31,6 +31,7 @@ from graders.checking.transcript import Transcript
 DRIBBLE_PAUSE = 0.001
 # Why 64 KiB: what one recv() of a member takes; the server's lines are short.
 READ_SIZE = 65536
+TCP_ESTABLISHED = 1  # tcpi_state in TCP_INFO (linux/tcp_states.h): the server has not closed its side
 
 
 class Member:
@@ -45,6 +46,9 @@ class Member:
         self.ended: str | None = None  # "eof" | "reset" once the server ended the connection
         self.ended_at: float | None = None
         self.departed = False  # this side ended the connection (leave)
+        # When it did, if the server had not ended the connection first: a server that must wait
+        # for this member cannot have been done before this moment.
+        self.left_at: float | None = None
         self._changed = threading.Condition()
         family = socket.AF_INET6 if ":" in str(address[0]) else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -116,6 +120,8 @@ class Member:
     def leave(self, how: str = "eof") -> None:
         """Ends the connection: "eof" (a FIN, still reading what comes), "close", or "reset" (RST)."""
         self.departed = True
+        if self.ended is None and self._still_established():
+            self.left_at = time.monotonic()
         with contextlib.suppress(OSError):
             if how == "eof":
                 self.log("half-closed (FIN)")
@@ -127,6 +133,17 @@ class Member:
             else:
                 self.log("closed")
                 self.sock.close()
+
+    def _still_established(self) -> bool:
+        """Whether the server has not ended the connection yet, as the kernel sees it (its FIN or
+        RST may have arrived before this member's reader thread has read it)."""
+        info = getattr(socket, "TCP_INFO", None)
+        if info is None:
+            return True
+        try:
+            return self.sock.getsockopt(socket.IPPROTO_TCP, info, 1)[0] == TCP_ESTABLISHED
+        except OSError:
+            return False
 
     def drain(self, timeout: float) -> str | None:
         """For a member that never read: reads everything that reached it, until the server ended

@@ -25,6 +25,9 @@ class CallResult:
     value: Any = None
     error: codec.RemoteError | None = None
     elapsed: float = 0.0
+    # When the call returned or raised, on time.monotonic()'s clock, which on Linux every process
+    # shares: a check can hold it against moments of its own ("not before the last client left").
+    returned_at: float = 0.0
     leaked: list[str] = field(default_factory=list)
     closed_args: list[int] = field(default_factory=list)
     arg_timeouts: list[float | None] = field(default_factory=list)  # of socket arguments, after the call

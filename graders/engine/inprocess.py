@@ -280,7 +280,8 @@ class InProcessCall:
                 outcome["status"], outcome["error"] = "raised", _exit_error(exc)
             except BaseException as exc:  # anything the student's code raises is a result
                 outcome["status"], outcome["error"] = "raised", remote_error(exc)
-            outcome["elapsed"] = time.monotonic() - started
+            outcome["returned_at"] = time.monotonic()
+            outcome["elapsed"] = outcome["returned_at"] - started
             self._finished.set()
         except BaseException:  # an Abandoned arriving late: nobody is waiting for this thread
             pass
@@ -362,6 +363,8 @@ class InProcessCall:
         leaked = [describe_leak(s) for s in self._watch.live_sockets() if id(s) not in returned]
         leaked += self._watch.unclosed
         closed_args = [i for i, s in enumerate(self._socks) if s.fileno() == -1]
+        # The student's own socket objects hold the timeouts (as the worker's do).
+        arg_timeouts = [s.gettimeout() if s.fileno() != -1 else None for s in self._socks]
         self._teardown(keep=returned)
         self.result = CallResult(
             func=self.func,
@@ -370,8 +373,10 @@ class InProcessCall:
             value=value,
             error=outcome.get("error"),
             elapsed=float(outcome.get("elapsed", 0.0)),
+            returned_at=float(outcome.get("returned_at", 0.0)),
             leaked=leaked,
             closed_args=closed_args,
+            arg_timeouts=arg_timeouts,
             rss_growth_kb=rss_growth_kb,
             threads_left=left,
             error_after_items=outcome.get("error_after_items"),

@@ -233,6 +233,7 @@ def result_from_reply(func: str, shown: str, reply: dict[str, Any], socks: list[
         value=codec.decode(reply.get("value"), socks),
         error=error if isinstance(error, codec.RemoteError) else None,
         elapsed=float(reply.get("elapsed", 0.0)),
+        returned_at=float(reply.get("returned_at", 0.0)),
         leaked=[str(x) for x in reply.get("leaked", [])],
         closed_args=[int(i) for i in reply.get("closed_args", [])],
         arg_timeouts=[t if isinstance(t, (int, float)) else None for t in reply.get("arg_timeouts", [])],

@@ -260,7 +260,8 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
         reply["status"] = "raised"
         reply["error"] = {"$exc": codec.describe_exception(exc) | {"traceback": student_traceback(exc, module.__file__)}}
         value, error = None, exc
-    elapsed = time.monotonic() - started
+    returned_at = time.monotonic()
+    elapsed = returned_at - started
 
     out_socks: list[socket.socket] = []
     try:
@@ -275,6 +276,7 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     del value, error
     reply.update(
         elapsed=elapsed,
+        returned_at=returned_at,
         threads_left=threads_left.left_after(threads_before, getattr(module, "__file__", None)),
         leaked=leaks.stop(),
         # A timeout lives in the socket object, so the grader's copy cannot see a change to it;

@@ -190,15 +190,16 @@ def runnable_ns(pid: int) -> dict[int, tuple[int, int]] | None:
 
 
 def runnable_between(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> tuple[float, int]:
-    """(seconds runnable, times put on a CPU) of the threads between two runnable_ns readings
-    (threads that ended in between are not counted; those that started are counted whole)."""
-    seconds, slices = 0.0, 0
+    """(seconds the threads were runnable, together; the most times any one of them was put on
+    a CPU) between two runnable_ns readings. Threads that ended in between are not counted;
+    those that started are counted whole."""
+    seconds, most = 0.0, 0
     for tid, (ns, count) in after.items():
         ns0, count0 = before.get(tid, (0, 0))
         if ns >= ns0:
             seconds += (ns - ns0) / 1e9
-            slices += max(0, count - count0)
-    return seconds, slices
+            most = max(most, count - count0)
+    return seconds, most
 
 
 @dataclass
