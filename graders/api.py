@@ -60,11 +60,13 @@ from graders.checking.protocols import (
 )
 from graders.checking.stage_helpers import (
     bind_listen,
+    concurrency,
     connect,
     create_socket,
     error_handling,
     file_transfer,
     framing,
+    heartbeat,
     send_recv,
 )
 from graders.checking.transcript import describe_difference, show_bytes
@@ -90,7 +92,8 @@ __all__ = [
     "DEADLINE", "HANG_DEADLINE", "close_sockets", "explain_hang", "half_close", "peer_of", "serving",
     "shown_traceback", "socket_kind", "wait_until",
     # what each stage's public and hidden checks share
-    "bind_listen", "connect", "create_socket", "error_handling", "file_transfer", "framing", "send_recv",
+    "bind_listen", "concurrency", "connect", "create_socket", "error_handling", "file_transfer", "framing",
+    "heartbeat", "send_recv",
     # notebook set-up cells (loaded lazily)
     "demo", "wait_for_bytes",
 ]

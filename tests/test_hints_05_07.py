@@ -11,14 +11,11 @@ is caught before hand-in.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
 import pytest
 
 from graders.api import error_handling, file_transfer, framing
 from graders.stages import all_stages
-from tests.corpus import CORPUS, as_submission, grade_many, stage_of
+from tests.corpus import diagnosis_problem, graded_bugs, green_locally
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -60,36 +57,17 @@ DIAGNOSED = [
 ]
 
 
-def _bugs(stage_id: str) -> list[Path]:
-    return sorted((CORPUS / stage_id).glob("bug_*.py"))
-
-
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
     """Every bug_* corpus module of stages 05–07, graded (hidden checks included): (stage, stem) -> stage result."""
-    tmp = tmp_path_factory.mktemp("hints")
-
-    def grade_stage(stage_id: str) -> dict[str, dict]:
-        stage = STAGES[stage_id]
-        return grade_many([as_submission(tmp, stage, path, f"{stage_id}-{path.stem}") for path in _bugs(stage_id)], stage)
-
-    out = {}
-    with ThreadPoolExecutor(max_workers=len(STAGES)) as pool:  # three gradings side by side: most is waiting
-        for stage_id, graded_stage in zip(STAGES, pool.map(grade_stage, STAGES), strict=True):
-            for key, result in graded_stage.items():
-                stem = Path(key).name.removeprefix(f"{stage_id}-")
-                out[(stage_id, stem)] = stage_of(result, STAGES[stage_id])
-    return out
+    return graded_bugs(tmp_path_factory.mktemp("hints"), STAGES)
 
 
 @pytest.mark.parametrize("stage_id,module,check,hint", DIAGNOSED, ids=lambda v: v if isinstance(v, str) and
                          v.startswith(("bug_", "0")) else "")
 def test_a_failure_gets_the_hint_of_what_the_check_saw(graded, stage_id, module, check, hint):
-    checks = {c["id"].split(".", 1)[1]: c for c in graded[(stage_id, module)]["checks"]}
-    assert check in checks, f"{check} is not a check of {stage_id}"
-    result = checks[check]
-    assert result["status"] in ("failed", "timeout"), result
-    assert result["hint"] == hint, f"{module} at {check}: {result['message']}\nhint: {result['hint']}"
+    problem = diagnosis_problem(graded, stage_id, module, check, hint)
+    assert problem is None, problem
 
 
 def test_the_ignored_send_count_is_caught_by_a_public_check_with_the_send_hint(graded):
@@ -102,11 +80,5 @@ def test_the_ignored_send_count_is_caught_by_a_public_check_with_the_send_hint(g
 
 @pytest.mark.parametrize("stage_id", list(STAGES))
 def test_every_bug_fails_a_public_check_unless_it_is_a_matter_of_depth(graded, stage_id):
-    green_locally = []
-    for path in _bugs(stage_id):
-        if "A matter of depth" in path.read_text("utf-8"):
-            continue
-        checks = graded[(stage_id, path.stem)]["checks"]
-        if not any(c["status"] in ("failed", "timeout") and not c["hidden"] for c in checks):
-            green_locally.append(path.name)
-    assert not green_locally, f"caught by hidden checks only (tcplab check shows them green): {green_locally}"
+    green = green_locally(graded, stage_id)
+    assert not green, f"caught by hidden checks only (tcplab check shows them green): {green}"
