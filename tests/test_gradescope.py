@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from graders.packaging.gradescope import gather_submission
-from graders.stages import COURSE_ROOT, SOLUTIONS, all_stages
+from graders.stages import COURSE_ROOT, EXERCISES, SOLUTIONS, all_stages
 from tests.corpus import tcplab
 from tests.test_release import solution_lines
 
@@ -214,11 +214,12 @@ FIRST_TWO = all_stages()[:2]
 
 @pytest.fixture(scope="module")
 def graded(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, Path]]:
-    """Eight submissions graded side by side: the solutions, nothing, a syntax error, a zip, one
+    """Nine submissions graded side by side: the solutions, nothing, a syntax error, a zip, one
     that tries to write its own results.json, and (stages 01 and 02 only) links to the
-    solutions, loose files beside a corrupt zip, and names that are not UTF-8."""
+    solutions, loose files beside a corrupt zip, and names that are not UTF-8; (stage 06 only)
+    the stub, whose failing checks show the scratch folders they passed it."""
     roots = {}
-    for case in ("solutions", "empty", "broken", "zipped", "hostile", "linked", "corrupt_zip", "non_utf8"):
+    for case in ("solutions", "empty", "broken", "zipped", "hostile", "linked", "corrupt_zip", "non_utf8", "stub"):
         roots[case] = autograder_root(tmp_path_factory.mktemp(case), bundle)
     # (a) the solutions, in stage folders at the top level
     for stage in all_stages():
@@ -259,9 +260,14 @@ def graded(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     Path(os.fsdecode(sub + b"/r\xe9sum\xe9/" + FIRST_TWO[1].filename.encode())).write_text("def bind_and_listen(:\n")
     Path(os.fsdecode(sub + b"/notes-\xfe.txt")).write_text("scratch\n")
 
+    # (i) stage 06's stub
+    transfer = next(s for s in all_stages() if s.module == "file_transfer")
+    (roots["stub"] / "submission" / transfer.id).mkdir()
+    shutil.copy(EXERCISES / transfer.id / transfer.filename, roots["stub"] / "submission" / transfer.id)
+
     two = ",".join(s.id for s in FIRST_TWO)
-    procs = {case: start(root, **({"TCPLAB_AUTOGRADER_STAGES": two} if case in ("linked", "corrupt_zip", "non_utf8")
-                                  else {}))
+    only = {**dict.fromkeys(("linked", "corrupt_zip", "non_utf8"), two), "stub": transfer.id}
+    procs = {case: start(root, **({"TCPLAB_AUTOGRADER_STAGES": only[case]} if case in only else {}))
              for case, root in roots.items()}
     return {case: (finish(proc, roots[case]), roots[case]) for case, proc in procs.items()}
 
@@ -411,11 +417,11 @@ def test_outputs_name_files_relative_to_the_submission_never_the_graders_tempora
         for text in texts:
             for private in (str(root), "tcplab-batch-", "tcplab-gradescope-", "/job-"):
                 assert private not in text, f"{case}: {private} in {text!r}"
-    empty, _ = graded["empty"]
+    stub, _ = graded["stub"]
     stage = next(s for s in all_stages() if s.module == "file_transfer")
     # Stage 06's checks pass the student's code a scratch folder, which their transcripts show:
     # the private paths were there to leak.
-    assert any("called receive_file(sock, " in t["output"] for t in checks_of(empty, stage.id))
+    assert any("called receive_file(sock, " in t["output"] for t in checks_of(stub, stage.id))
 
 
 def test_the_tidier_rewrites_private_paths_whatever_form_they_come_in():

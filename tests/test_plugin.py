@@ -75,6 +75,25 @@ def test_outcomes_become_results(tmp_path):
     assert result.status == "failed" and result.max_score == 6
 
 
+def test_a_module_that_is_not_there_fails_every_check_without_running_it(tmp_path):
+    stage = find_stage("1")
+    folder = tmp_path / stage.id
+    folder.mkdir()
+    (folder / "test_fake.py").write_text(CHECKS)
+    collector = Collector(tmp_path / "empty", [stage])
+    try:
+        run_pytest([str(folder / "test_fake.py")], collector)
+        (result,) = collector.stage_results()
+    finally:
+        collector.close()
+    ran = {c.name: c for c in result.checks if c.status != "skipped"}
+    # Even the checks that never call the student's code (and the one that would hang) fail
+    # at once with what the first call would have said: there is no module to judge.
+    assert set(ran) == {"passes", "fails", "grader_bug", "runs_past_its_backstop"}
+    assert all(c.status == "failed" and "create_socket.py was not found" in c.message for c in ran.values()), ran
+    assert result.status == "missing"
+
+
 # -- one set of rules, for pytest and for notebooks alike --------------------------------------------
 def test_a_grade_cell_judges_the_checks_as_pytest_does(tmp_path):
     """The same checks, run by the plugin and by a notebook's run_check: the same results."""

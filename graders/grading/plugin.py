@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from graders.checking.declare import CheckSpec, spec_of
+from graders.checking.declare import CheckSpec, CodeError, spec_of
 from graders.checking.lab import Lab
 from graders.engine.limits import Limits
 from graders.engine.subject import Subject, import_problem
@@ -99,6 +99,17 @@ class Collector:
         for needed in spec.depends:
             if needed not in passed:
                 pytest.skip(outcomes.needs_message(self._title(stage, needed)))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> None:
+        """A stage whose module is missing or does not import: each of its checks fails at once with
+        what its first call would have said, instead of setting up peers and waits for nothing
+        (a submission of stage 01 alone is graded in a second, not in twenty)."""
+        if spec_of(getattr(pyfuncitem, "obj", None)) is None:
+            return
+        report = self.subject(self.stage_of(pyfuncitem)).import_report
+        if report.get("import") != "ok":
+            raise CodeError(import_problem(report))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
