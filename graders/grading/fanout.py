@@ -28,6 +28,7 @@ which is most of what a fresh pytest would spend before its first check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -240,7 +241,13 @@ class FanOut:
         runner.unit_deadline = runner.unit_started + STUCK_GRACE + sum(
             getattr(spec_of(getattr(self._items[i], "obj", None)), "backstop", 0.0) for i in schedule.units[unit].items)
         runner.stages.add(schedule.units[unit].stage)
-        os.write(runner.commands, f"{unit}\n".encode())
+        try:
+            os.write(runner.commands, f"{unit}\n".encode())
+        except OSError:
+            # The runner is gone (killed, or ended by a Ctrl-C that reached it first): the unit
+            # goes back for another runner, and this one's end is seen (and handled) by _serve.
+            schedule.waiting[schedule.units[unit].stage].appendleft(unit)
+            runner.unit = None
 
     def _lost(self, runner: Runner, items: list[pytest.Item], units: list[Unit],
               results: dict[int, list[CheckResult]]) -> None:
@@ -250,8 +257,11 @@ class FanOut:
         failed the student's checks: student code runs as the runner's uid and may signal it,
         freeze it (SIGSTOP: _watch ends it) or take the memory the kernel then reclaims.
         """
-        _, status = os.waitpid(runner.pid, 0)
-        runner.pid = 0
+        pid, runner.pid = runner.pid, 0  # reaped here, never again (an interrupt may come in between)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = 0
         if runner.unit is None:
             return
         if runner.error or not os.WIFSIGNALED(status):
@@ -365,7 +375,9 @@ def _stop(runners: list[Runner]) -> None:
         if runner.commands >= 0:
             os.close(runner.commands)
             runner.commands = -1
-        if runner.pid and os.waitpid(runner.pid, os.WNOHANG) == (0, 0):
+        if runner.pid and _reaped(runner.pid):
+            runner.pid = 0  # it had ended already (a Ctrl-C reaches the runners too): gone for good
+        elif runner.pid:
             _signal(runner.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE
     for runner in runners:
@@ -384,9 +396,18 @@ def _wait_until(pid: int, deadline: float) -> None:
             select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
         finally:
             os.close(pidfd)
-    if os.waitpid(pid, os.WNOHANG) == (0, 0):
+    if not _reaped(pid):
         _signal(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _reaped(pid: int) -> bool:
+    """Reaps `pid` if it has ended; True when it has (or was reaped before)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG) != (0, 0)
+    except ChildProcessError:
+        return True
 
 
 def _signal(pid: int, signum: int) -> None:
