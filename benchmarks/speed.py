@@ -1,6 +1,6 @@
 """Figures for grading at the speed of the CPU: one submission, and the public checks.
 
-    .venv/bin/python benchmarks/speed.py [--runs N] [--runners 1,8]
+    .venv/bin/python benchmarks/speed.py [--runs N] [--runners 1,8] [--stages 08_concurrency,09_heartbeat] [--partial]
 
 Prints, each the median of N runs on the reference solutions:
 
@@ -9,7 +9,10 @@ Prints, each the median of N runs on the reference solutions:
    wall / floor, measured in the same runs;
 2. `tcplab check --path solutions` (the public checks of every stage): wall time;
 3. with --runners: grade_root in this process at each number of runners side by side (wall,
-   CPU), what graders/grading/fanout.py buys and costs.
+   CPU), what graders/grading/fanout.py buys and costs;
+4. with --stages: `tcplab grade solutions --stage S` for each stage given (wall, CPU);
+5. with --partial: a submission holding stage 01 alone, graded with every stage (the others
+   missing): what a half-finished hand-in costs.
 
 The class of 300 is benchmarks/batch.py's (`--count 300 --jobs 2`), nbgrader against tcplab
 grade benchmarks/notebooks.py's.
@@ -19,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from graders.grading.capacity import cores  # noqa: E402
-from graders.stages import SOLUTIONS  # noqa: E402
+from graders.stages import SOLUTIONS, all_stages  # noqa: E402
 
 TCPLAB = [sys.executable, "-m", "graders.cli"]
 
@@ -46,15 +51,36 @@ def timed(args: list[str], cwd: Path = ROOT) -> tuple[float, float, int]:
     return time.perf_counter() - started, children_cpu() - cpu, done.returncode
 
 
-def grade_one(runs: int) -> None:
+def grade_runs(runs: int, path: Path, *extra: str) -> tuple[float, float]:
+    """(median wall, median CPU) of `tcplab grade PATH --no-gradebook --format json EXTRA`."""
     walls, cpus = [], []
     for _ in range(runs):
-        wall, cpu, status = timed([*TCPLAB, "grade", str(SOLUTIONS), "--no-gradebook", "--format", "json"])
+        wall, cpu, status = timed([*TCPLAB, "grade", str(path), "--no-gradebook", "--format", "json", *extra])
         if status != 0:
-            raise SystemExit("tcplab grade solutions failed")
+            raise SystemExit(f"tcplab grade {path} {' '.join(extra)} failed")
         walls.append(wall)
         cpus.append(cpu)
-    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def grade_stages(runs: int, stages: list[str]) -> None:
+    for stage in stages:
+        wall, cpu = grade_runs(runs, SOLUTIONS, "--stage", stage)
+        print(f"tcplab grade solutions --stage {stage}: median {wall:.2f} s wall, {cpu:.2f} s CPU over {runs} runs")
+
+
+def grade_partial(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        first = all_stages()[0]
+        (Path(tmp) / first.id).mkdir()
+        shutil.copy(first.module_path(SOLUTIONS), Path(tmp) / first.id)
+        wall, cpu = grade_runs(runs, Path(tmp))
+    print(f"tcplab grade of a submission holding {first.id} alone (every stage): median {wall:.2f} s wall, "
+          f"{cpu:.2f} s CPU over {runs} runs")
+
+
+def grade_one(runs: int) -> None:
+    wall, cpu = grade_runs(runs, SOLUTIONS)
     floor = cpu / cores()
     print(f"tcplab grade solutions (every check): median {wall:.2f} s wall, {cpu:.2f} s CPU; "
           f"CPU floor {floor:.2f} s on {cores()} cores, wall / floor {wall / floor:.2f} "
@@ -97,9 +123,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--runners", default="", help="e.g. 1,4,8: grade_root at each, side by side")
+    parser.add_argument("--stages", default="", help="e.g. 08_concurrency,09_heartbeat: each graded alone")
+    parser.add_argument("--partial", action="store_true", help="a submission of stage 01 alone")
     args = parser.parse_args()
     grade_one(args.runs)
     check_all(args.runs)
+    if args.stages:
+        grade_stages(args.runs, args.stages.split(","))
+    if args.partial:
+        grade_partial(args.runs)
     if args.runners:
         runners_side_by_side([int(n) for n in args.runners.split(",")], args.runs)
 
