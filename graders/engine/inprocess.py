@@ -349,8 +349,8 @@ class InProcessCall:
         assert self._thread is not None
         self._thread.join(1.0)
         student_file = getattr(self._target, "__code__", None)
-        left = threads_left.left_after((), student_file.co_filename if student_file else None,
-                                       started=[t for t in list(self._watch.threads) if t is not self._thread])
+        left = threads_left.left_after([t for t in list(self._watch.threads) if t is not self._thread],
+                                       student_file.co_filename if student_file else None)
         outcome = self._outcome
         raw = outcome.pop("value", None)
         returned = _sockets_in(raw, {})

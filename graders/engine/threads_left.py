@@ -23,12 +23,8 @@ from typing import Any
 GRACE = 1.0
 
 
-def left_after(before: Iterable[threading.Thread], student_file: str | None,
-               started: Iterable[threading.Thread] | None = None) -> list[str]:
-    """The threads started since `before` (or those `started`) still alive after GRACE."""
-    if started is None:
-        known = set(before)
-        started = [t for t in threading.enumerate() if t not in known]
+def left_after(started: Iterable[threading.Thread], student_file: str | None) -> list[str]:
+    """Those of the threads a call `started` still alive after GRACE, each described."""
     started = [t for t in started if t is not threading.current_thread()]
     grace_ends = time.monotonic() + GRACE
     for thread in started:

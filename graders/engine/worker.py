@@ -277,7 +277,8 @@ def serve(module: Any, request: dict[str, Any], fds: list[int], leaks: LeakWatch
     reply.update(
         elapsed=elapsed,
         returned_at=returned_at,
-        threads_left=threads_left.left_after(threads_before, getattr(module, "__file__", None)),
+        threads_left=threads_left.left_after([t for t in threading.enumerate() if t not in threads_before],
+                                          getattr(module, "__file__", None)),
         leaked=leaks.stop(),
         # A timeout lives in the socket object, so the grader's copy cannot see a change to it;
         # the grader holds this against the kernel's blocking flag, which it can see.

@@ -64,6 +64,8 @@ STALLED_HINT = ("The room waited on the member that never reads: a blocking send
 UNBOUNDED_HINT = ("Nobody waited, but the slow member's queue only grew: count the bytes still queued for each "
                   "member after each send attempt, and once they are more than max_pending, drop that member "
                   "(close its socket; shutdown(SHUT_RDWR) first if a thread of yours is blocked on it).")
+CLIENT_ERROR_HINT = ("A client's error ends that client only: catch OSError and ValueError around one client's "
+                     "conversation, close it, and go on serving the others.")
 CLEANUP_HINT = ("Close every connection you accepted, on every path (`with conn:` in the handler, or close it when "
                 "you unregister it from the selector), and leave the listener open: it belongs to the caller.")
 
@@ -116,8 +118,7 @@ class Server:
         result = self.pending.wait()
         if result.status == "raised":
             raise Failure(f"{result.shown} raised {result.error} before {what}{shown_traceback(result)}",
-                          hint="A client's error ends that client only: catch OSError and ValueError around one "
-                               "client's conversation, close it, and go on serving the others.")
+                          hint=CLIENT_ERROR_HINT)
         raise Failure(f"{result.shown} returned while its clients were still connected, before {what}",
                       hint=RETURNED_EARLY_HINT)
 
@@ -178,8 +179,7 @@ class Server:
         result = self.pending.wait()
         if result.status == "raised":
             raise Failure(f"{result.shown} raised {result.error} {what}{shown_traceback(result)}",
-                          hint="A client's error ends that client only: catch OSError and ValueError around one "
-                               "client's conversation, close it, and go on serving the others.")
+                          hint=CLIENT_ERROR_HINT)
         if result.value is not None:
             raise Failure(f"{result.shown} returned {result.value!r}", expected="None", actual=repr(result.value),
                           hint=hint)
