@@ -68,6 +68,7 @@ from graders.checking.stage_helpers import (
     framing,
     heartbeat,
     send_recv,
+    tls,
 )
 from graders.checking.transcript import describe_difference, show_bytes
 from graders.engine.calls import CallResult
@@ -93,7 +94,7 @@ __all__ = [
     "shown_traceback", "socket_kind", "wait_until",
     # what each stage's public and hidden checks share
     "bind_listen", "concurrency", "connect", "create_socket", "error_handling", "file_transfer", "framing",
-    "heartbeat", "send_recv",
+    "heartbeat", "send_recv", "tls",
     # notebook set-up cells (loaded lazily)
     "demo", "wait_for_bytes",
 ]

@@ -24,7 +24,7 @@ def test_the_check_authoring_surface_is_pinned():
         "shown_traceback", "socket_kind", "wait_until",
         # what each stage's public and hidden checks share
         "bind_listen", "concurrency", "connect", "create_socket", "error_handling", "file_transfer", "framing",
-        "heartbeat", "send_recv",
+        "heartbeat", "send_recv", "tls",
         # notebook set-up cells
         "demo", "wait_for_bytes",
     ])

@@ -9,7 +9,8 @@ hostile submission can at worst send wrong data, never run code inside the grade
     pathlib.Path {"$path": "..."}
     socket       {"$sock": i, "timeout": t}   i indexes the fds sent beside the message; the
                  timeout travels too, as it lives in the socket object, not in the kernel
-    exception    {"$exc": {"type", "mro", "message", "traceback", "errno"}}
+    exception    {"$exc": {"type", "mro", "message", "traceback", "errno", "verify_code", "reason"}}
+    SSLContext   {"$tls_context": {...}} (decoded as a ContextView: graders.engine.tls_view)
     other        {"$repr": "...", "type": "..."} (decoded as an Opaque, for messages only)
     dict         plain when every key is a str, else {"$dict": [[k, v], ...]}
 """
@@ -22,6 +23,8 @@ import socket
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
+
+from graders.engine import tls_view
 
 # Why: a repr is only ever shown to a person; 2 KiB is plenty to recognise a value.
 MAX_REPR = 2048
@@ -47,6 +50,8 @@ class RemoteError:
     message: str
     traceback: str = ""
     errno: int | None = None
+    verify_code: int | None = None  # an ssl.SSLCertVerificationError's (20: unable to get local issuer)
+    reason: str = ""  # an ssl.SSLError's reason ("WRONG_VERSION_NUMBER", "TLSV1_ALERT_UNKNOWN_CA")
 
     def is_a(self, *classes: type[BaseException] | str) -> bool:
         """True when the student's exception is (a subclass of) one of `classes`, by name."""
@@ -93,6 +98,8 @@ def encode(value: Any, socks: list[socket.socket] | None = None) -> Any:
         return {"$sock": len(socks) - 1, "timeout": value.gettimeout()}
     if isinstance(value, BaseException):
         return {"$exc": describe_exception(value)}
+    if tls_view.is_context(value):
+        return {"$tls_context": tls_view.describe(value)}
     return {"$repr": safe_repr(value), "type": type(value).__name__}
 
 
@@ -126,7 +133,11 @@ def decode(data: Any, socks: list[Any] | None = None) -> Any:
                 message=str(e.get("message", "")),
                 traceback=str(e.get("traceback", "")),
                 errno=e.get("errno") if isinstance(e.get("errno"), int) else None,
+                verify_code=e.get("verify_code") if isinstance(e.get("verify_code"), int) else None,
+                reason=str(e.get("reason") or ""),
             )
+        if "$tls_context" in data:
+            return tls_view.view(data["$tls_context"])
         if "$dict" in data:
             return {_hashable(decode(k, socks)): decode(v, socks) for k, v in data["$dict"]}
         if "$repr" in data:
@@ -143,7 +154,18 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
         "message": safe_str(exc),
         "traceback": tb[-8000:],
         "errno": getattr(exc, "errno", None) if isinstance(getattr(exc, "errno", None), int) else None,
+        "verify_code": _attribute(exc, "verify_code", int),
+        "reason": _attribute(exc, "reason", str),
     }
+
+
+def _attribute(exc: BaseException, name: str, kind: type) -> Any:
+    """An attribute the ssl module's errors carry, when it has the type it should (else None)."""
+    try:
+        value = getattr(exc, name, None)
+    except Exception:  # a student's exception class may make attribute access raise
+        return None
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
 def safe_repr(value: Any) -> str:

@@ -39,7 +39,16 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from graders.engine import codec, resolver, socket_names, threads_left, worker_view
+from graders.engine import (
+    call_environment,
+    codec,
+    coroutines,
+    resolver,
+    socket_names,
+    threads_left,
+    tls_view,
+    worker_view,
+)
 from graders.engine import faults as fault_injection
 from graders.engine.calls import CallResult, show_call
 from graders.engine.student_threads import (
@@ -102,6 +111,8 @@ def _as_returned(value: Any, depth: int = 0) -> Any:
         return bytes(value)
     if isinstance(value, BaseException):
         return remote_error(value, traceback_from_student=False)
+    if tls_view.is_context(value):  # the worker's codec can only send a description: so here too
+        return tls_view.view(value)
     if depth > MAX_DEPTH:
         return value
     if isinstance(value, list):
@@ -165,12 +176,14 @@ class InProcessSubject:
         fresh: bool = False,
         hosts: dict[str, list[str]] | None = None,
         hide: list[str] | None = None,
+        environ: dict[str, str] | None = None,
     ) -> InProcessCall:
         """Starts func(*args, **kwargs) in a thread; `.wait()` on the result collects it.
 
         The options mean what they mean for graders.engine.subject.Subject.start; `hosts` (made-up
         names for getaddrinfo) applies to the student's threads only; `hide` (socket constants
-        removed) to the whole kernel while the call runs: the grader's peers use none of them.
+        removed) and `environ` (variables set) to the whole process while the call runs: the grader's
+        peers use none of them.
         """
         if self._pending is not None and not self._pending.collected:
             raise RuntimeError("a check started a second call before collecting the first")
@@ -189,7 +202,7 @@ class InProcessSubject:
         call_args = _hand_over(list(args), socks, no_sendall)
         call_kwargs = _hand_over(dict(kwargs), socks, no_sendall)
         self._pending = InProcessCall(func, shown, deadline)
-        self._pending.begin(target, call_args, call_kwargs, socks, faults, consume, hosts, hide)
+        self._pending.begin(target, call_args, call_kwargs, socks, faults, consume, hosts, hide, environ)
         return self._pending
 
     def close(self) -> None:
@@ -217,6 +230,7 @@ class InProcessCall:
         self._deadline_at = 0.0
         self._target: Any = None
         self._hidden: dict[str, Any] = {}
+        self._environ: dict[str, str | None] = {}
 
     @classmethod
     def finished(cls, result: CallResult) -> InProcessCall:
@@ -245,7 +259,8 @@ class InProcessCall:
     # -- running ------------------------------------------------------------------------------
     def begin(self, target: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
               socks: list[socket.socket], faults: dict[str, int] | None, consume: bool,
-              hosts: dict[str, list[str]] | None = None, hide: list[str] | None = None) -> None:
+              hosts: dict[str, list[str]] | None = None, hide: list[str] | None = None,
+              environ: dict[str, str] | None = None) -> None:
         self._socks = socks
         self._target = target
         thread = threading.Thread(target=self._run, args=(target, args, kwargs, consume),
@@ -261,6 +276,7 @@ class InProcessCall:
         if hosts:
             self._install_hosts(hosts)
         self._hidden = socket_names.hide(hide or [])
+        self._environ = call_environment.apply(environ)
         self._memory.start()
         self._deadline_at = time.monotonic() + self.deadline
         REAL_THREAD_START(thread)
@@ -271,6 +287,8 @@ class InProcessCall:
         try:
             try:
                 value = target(*args, **kwargs)
+                if coroutines.is_coroutine(value):  # an `async def`: on a loop of its own, in this thread
+                    value = coroutines.run(value)
                 if consume:
                     value = self._consume(value)
                 outcome["status"], outcome["value"] = "returned", value
@@ -413,6 +431,8 @@ class InProcessCall:
             self._hosts = False
         socket_names.restore(self._hidden)
         self._hidden = {}
+        call_environment.restore(self._environ)
+        self._environ = {}
         deactivate(self._watch)
         if self._warnings is not None:
             self._warnings.__exit__(None, None, None)

@@ -78,13 +78,15 @@ class Subject:
         fresh: bool = False,
         hosts: dict[str, list[str]] | None = None,
         hide: list[str] | None = None,
+        environ: dict[str, str] | None = None,
     ) -> WorkerCall:
         """Starts func(*args, **kwargs) in the worker; `.wait()` on the result collects it.
 
         faults: short recv/send counts (graders.engine.faults); no_sendall: socket arguments without
         sendall; consume: run a returned iterator to its end; fresh: a new worker first (for a
         clean memory baseline); hosts: made-up names for getaddrinfo (graders.engine.resolver); hide:
-        socket constants the call runs without, as on a platform that lacks them (graders.engine.socket_names).
+        socket constants the call runs without, as on a platform that lacks them (graders.engine.socket_names);
+        environ: environment variables set while the call runs (graders.engine.call_environment).
         """
         if self._pending is not None and not self._pending.collected:
             raise RuntimeError("a check started a second call before collecting the first")
@@ -110,6 +112,7 @@ class Subject:
             "no_sendall": list(range(len(socks))) if no_sendall else [],
             "hosts": hosts,
             "hide": hide,
+            "environ": environ,
         }
         before, unseen = worker.look_before(socks, request)
         printed_before = worker.output_size()  # before the request: the call prints once it has it
