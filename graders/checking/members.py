@@ -46,6 +46,7 @@ class Member:
         self.ended: str | None = None  # "eof" | "reset" once the server ended the connection
         self.ended_at: float | None = None
         self.departed = False  # this side ended the connection (leave)
+        self._resetting = False  # leave("reset") woke the reader: its b"" is ours, not the server's
         # When it did, if the server had not ended the connection first: a server that must wait
         # for this member cannot have been done before this moment.
         self.left_at: float | None = None
@@ -129,6 +130,13 @@ class Member:
             elif how == "reset":
                 self.log("reset the connection (RST)")
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # The RST goes out when the socket is really closed, and a reader thread blocked
+                # in recv() keeps it open whatever close() says: wake it first (SHUT_RD sends
+                # nothing), let it return, then close.
+                if self._thread is not None:
+                    self._resetting = True
+                    self.sock.shutdown(socket.SHUT_RD)
+                    self._thread.join(5.0)
                 self.sock.close()
             else:
                 self.log("closed")
@@ -181,6 +189,10 @@ class Member:
         try:
             while not self._stop.is_set():
                 data = self.sock.recv(READ_SIZE)
+                if not data and self._resetting:  # woken by our own reset (leave), not the server
+                    with self._changed:
+                        self._changed.notify_all()
+                    return
                 if not data:
                     self._end("eof", "EOF from the server" + (f" after {self.partial!r}" if self.partial else ""))
                     return
