@@ -59,6 +59,7 @@ from graders.checking.protocols import (
     file_message,
 )
 from graders.checking.stage_helpers import (
+    async_streams,
     bind_listen,
     concurrency,
     connect,
@@ -93,8 +94,8 @@ __all__ = [
     "DEADLINE", "HANG_DEADLINE", "close_sockets", "explain_hang", "half_close", "peer_of", "serving",
     "shown_traceback", "socket_kind", "wait_until",
     # what each stage's public and hidden checks share
-    "bind_listen", "concurrency", "connect", "create_socket", "error_handling", "file_transfer", "framing",
-    "heartbeat", "send_recv", "tls",
+    "async_streams", "bind_listen", "concurrency", "connect", "create_socket", "error_handling", "file_transfer",
+    "framing", "heartbeat", "send_recv", "tls",
     # notebook set-up cells (loaded lazily)
     "demo", "wait_for_bytes",
 ]

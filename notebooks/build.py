@@ -178,13 +178,14 @@ def answer_source(stage: Stage) -> str:
     return for_the_notebook("\n".join(stub_lines), stage)
 
 
-def _functions(tree: ast.Module) -> list[tuple[ast.FunctionDef, str]]:
+def _functions(tree: ast.Module) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)  # stage 11's are `async def`
     found = []
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
+        if isinstance(node, functions):
             found.append((node, node.name))
         elif isinstance(node, ast.ClassDef):
-            found += [(n, f"{node.name}.{n.name}") for n in node.body if isinstance(n, ast.FunctionDef)]
+            found += [(n, f"{node.name}.{n.name}") for n in node.body if isinstance(n, functions)]
     return found
 
 

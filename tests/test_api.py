@@ -23,8 +23,8 @@ def test_the_check_authoring_surface_is_pinned():
         "DEADLINE", "HANG_DEADLINE", "close_sockets", "explain_hang", "half_close", "peer_of", "serving",
         "shown_traceback", "socket_kind", "wait_until",
         # what each stage's public and hidden checks share
-        "bind_listen", "concurrency", "connect", "create_socket", "error_handling", "file_transfer", "framing",
-        "heartbeat", "send_recv", "tls",
+        "async_streams", "bind_listen", "concurrency", "connect", "create_socket", "error_handling",
+        "file_transfer", "framing", "heartbeat", "send_recv", "tls",
         # notebook set-up cells
         "demo", "wait_for_bytes",
     ])

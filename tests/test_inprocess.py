@@ -333,10 +333,20 @@ def verdicts(job: tuple[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def corpus_verdicts() -> dict[str, dict[str, str]]:
-    """Every corpus module's verdicts, computed in parallel processes, by module path."""
-    jobs = [(stage.id, str(path)) for stage, path in CORPUS]
-    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return {path: found for (_, path), found in zip(jobs, pool.map(verdicts, jobs), strict=True)}
+    """Corpus modules' verdicts by module path, computed a stage at a time (when its first module
+    is asked for) in parallel processes: one stage's corpus fits in one test's timeout, the whole
+    course's would not."""
+
+    class ByStage(dict):
+        def __missing__(self, path: str) -> dict[str, str]:
+            stage_id = next(stage.id for stage, module in CORPUS if str(module) == path)
+            jobs = [(stage.id, str(module)) for stage, module in CORPUS if stage.id == stage_id]
+            with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for (_, module), verdict in zip(jobs, pool.map(verdicts, jobs), strict=True):
+                    self[module] = verdict
+            return self[path]
+
+    return ByStage()
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)

@@ -14,6 +14,11 @@ import pytest
 from graders.stages import EXERCISES, HIDDEN, SOLUTIONS, all_stages
 
 STAGES = list(all_stages())
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)  # stage 11's functions are `async def`
+# Data a stage's folder ships beside its module (exercises/NN_slug/<folder>/): stage 10's
+# certificates, copies of the graders' own (graders/checking/certs/make_certs.py writes both).
+STAGE_DATA = {"10_tls": {"certs": {"ca.pem", "server-chain.pem", "server.key"}}}
+GRADER_CERTS = Path(__file__).resolve().parents[1] / "graders" / "checking" / "certs"
 
 
 def interface(path: Path) -> dict:
@@ -23,8 +28,9 @@ def interface(path: Path) -> dict:
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             shape["imports"].append(ast.unparse(node))
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            args = ast.unparse(node.args) if isinstance(node, ast.FunctionDef) else ""
+        elif isinstance(node, (*FUNCTIONS, ast.ClassDef)):
+            args = ast.unparse(node.args) if isinstance(node, FUNCTIONS) else ""
+            args = ("async " if isinstance(node, ast.AsyncFunctionDef) else "") + args
             returns = ast.unparse(node.returns) if getattr(node, "returns", None) else ""
             shape["defs"][node.name] = (args, returns, ast.get_docstring(node))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and not node.__class__.__name__.startswith("Expr"):
@@ -36,7 +42,7 @@ def stub_bodies(path: Path) -> dict[str, list[str]]:
     tree = ast.parse(path.read_text("utf-8"))
     return {
         node.name: [type(s).__name__ for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-        for node in tree.body if isinstance(node, ast.FunctionDef)
+        for node in tree.body if isinstance(node, FUNCTIONS)
     }
 
 
@@ -72,6 +78,14 @@ def test_no_stray_files_in_exercises_solutions_or_hidden():
                 if item.name == "__pycache__":
                     continue
                 ok = item.name in allowed | {stage.filename} or (item.name.startswith("test_") and item.suffix == ".py")
+                if tree is EXERCISES and item.name in STAGE_DATA.get(stage.id, {}):
+                    ok = {f.name for f in item.iterdir()} == STAGE_DATA[stage.id][item.name]
                 if tree is SOLUTIONS:
                     ok = item.name == stage.filename
                 assert ok, f"stray {item}"
+
+
+def test_the_students_certificates_are_the_graders():
+    """Stage 10's certs/ ship what the graders verify against: the same root, chain and key."""
+    for name in STAGE_DATA["10_tls"]["certs"]:
+        assert (EXERCISES / "10_tls" / "certs" / name).read_bytes() == (GRADER_CERTS / name).read_bytes(), name

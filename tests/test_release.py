@@ -49,12 +49,13 @@ def lines_of(path: Path) -> set[str]:
 
 @cache
 def solution_lines() -> dict[str, list[str]]:
-    """Per solution file, its lines found nowhere else in the course (stubs, lessons, checks, engine).
+    """Per solution file, its lines found nowhere else in the course (stubs, lessons, the notebooks'
+    demonstrations, checks, engine): a line a lesson shows on purpose is no secret.
 
     Lines, not substrings: a lesson may quote `data = conn.recv(CHUNK_SIZE)` in a longer line.
     """
     elsewhere: set[str] = set()
-    for top in (EXERCISES, COURSE_ROOT / "graders"):
+    for top in (EXERCISES, COURSE_ROOT / "notebooks" / "lessons", COURSE_ROOT / "graders"):
         for path in top.rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 elsewhere |= lines_of(path)

@@ -65,7 +65,8 @@ class Serving:
     chain: str = "server-chain.pem"
     key: str = "server.key"
     # "tls": a handshake; "silent": accepts and never says a word; "plain": answers the
-    # ClientHello with `reply` in plain text; "close": reads the ClientHello, then closes (FIN).
+    # ClientHello with `reply` in plain text; "close": reads the ClientHello, then closes (FIN);
+    # "reset": reads the ClientHello, then resets the connection (RST).
     handshake: str = "tls"
     reply: bytes | None = None  # None: the line received, upper-cased
     record_size: int = 0  # 0: the reply in one record; n: n bytes per record
@@ -96,7 +97,8 @@ class TlsServer:
         self._thread = threading.Thread(target=self._run, name=f"peer {name}", daemon=True)
         self._thread.start()
         what = {"tls": f"showing {serving.chain}", "silent": "that never speaks",
-                "plain": "that speaks no TLS", "close": "that closes during the handshake"}[serving.handshake]
+                "plain": "that speaks no TLS", "close": "that closes during the handshake",
+                "reset": "that resets during the handshake"}[serving.handshake]
         self.log(f"listening on port {self.address[1]}, {what}")
 
     @property
@@ -115,6 +117,8 @@ class TlsServer:
         with contextlib.suppress(OSError):
             if self._conn is not None:
                 self._conn.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):  # close() alone does not wake a thread in accept() on Linux
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         self._thread.join(5.0)
         if self._conn is not None:
@@ -137,9 +141,15 @@ class TlsServer:
             if serving.handshake == "silent":
                 self._stop.wait(PEER_TIMEOUT)
                 return
-            if serving.handshake in ("plain", "close"):
+            if serving.handshake in ("plain", "close", "reset"):
                 hello = conn.recv(65536)
                 self.log("received (a TLS ClientHello)" if hello[:1] == b"\x16" else "received", hello[:16])
+                if serving.handshake == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    conn.close()
+                    self._conn = None
+                    self.log("reset the connection (RST)")
+                    return
                 if serving.handshake == "plain":
                     conn.sendall(serving.reply or b"hello\n")
                     self.log("sent in plain text", serving.reply or b"hello\n")
@@ -306,13 +316,19 @@ def client_hello() -> bytes:
 
 
 def resetting_client(address: tuple, transcript: Transcript) -> None:
-    """A client that sends half a ClientHello and then resets the connection (SO_LINGER 0)."""
+    """A client that resets in the middle of its handshake: its ClientHello, the server's first
+    answer read (so the server is inside its handshake, not before it), then RST (SO_LINGER 0)."""
     hello = client_hello()
     sock = socket.create_connection(address, timeout=PEER_TIMEOUT)
-    sock.sendall(hello[: len(hello) // 2])
+    try:
+        sock.sendall(hello)
+        answered = sock.recv(1)
+    except OSError:
+        answered = b""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
-    transcript.add("resetting client", f"sent half a ClientHello ({len(hello) // 2} bytes), then reset")
+    transcript.add("resetting client", "sent its ClientHello, " + ("read the server's answer" if answered else
+                                        "got no answer") + ", then reset the connection (RST)")
 
 
 def rejecting_client(address: tuple, transcript: Transcript) -> str:

@@ -209,7 +209,8 @@ def is_students_warning(text: str, student_fds: set[int]) -> bool:
     """An 'unclosed ...' warning about a socket the student made, or about a file."""
     if "unclosed file" in text:
         return True
-    if "socket" not in text and "transport" not in text:  # asyncio: "unclosed transport <...fd=7...>"
+    lowered = text.lower()  # "unclosed <ssl.SSLSocket fd=4 ...>", "unclosed transport <...fd=7...>"
+    if "socket" not in lowered and "transport" not in lowered:
         return False
     marker = text.find("fd=")
     if marker < 0:

@@ -336,7 +336,7 @@ class LeakWatch:
         def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
             if self.seen is not None and issubclass(category, ResourceWarning):
                 text = str(message)
-                if "socket" in text or "file" in text or "transport" in text:
+                if any(word in text.lower() for word in ("socket", "file", "transport")):
                     self.seen.append(text)
                 return
             return original(message, category, filename, lineno, file, line)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from graders.checking.declare import Failure
-from graders.checking.lab import Lab
+from graders.checking.helpers import shown_traceback
+from graders.checking.lab import Lab, LabCall
 from graders.checking.tls_peers import (
     CA,
     HOSTNAME,
@@ -59,9 +61,11 @@ RECORDS_HINT = ("TLS cuts the stream into records, and recv() returns at most on
                 "record. Keep reading into a buffer until it holds b'\\n'.")
 HANDSHAKE_ERROR_HINT = ("During the handshake, any failure but a timeout or a refused certificate raises ssl.SSLError: "
                         "a peer that speaks no TLS gives SSLError (WRONG_VERSION_NUMBER), one that closes gives "
-                        "SSLEOFError (an SSLError); wrap other OSErrors: raise ssl.SSLError(...) from exc.")
-EOF_HINT = ("After the handshake, the peer closing before a whole line is EOFError: recv() returns b'' after a "
-            "close_notify, and raises ssl.SSLEOFError after a bare TCP close: catch it and raise EOFError.")
+                        "SSLEOFError (an SSLError); a reset (ConnectionResetError) and other OSErrors you wrap: "
+                        "raise ssl.SSLError(...) from exc.")
+EOF_HINT = ("After the handshake, the peer closing before a whole line is EOFError: recv() returns b'' (after a "
+            "close_notify, and after a bare TCP close too with wrap_socket's default suppress_ragged_eofs=True), "
+            "or raises ssl.SSLEOFError (suppress_ragged_eofs=False, an SSLObject): raise EOFError for both.")
 CLOSE_HINT = ("Close on every path: `with socket.create_connection(...) as raw:` and `with ctx.wrap_socket(raw, ...) "
               "as tls:`. wrap_socket takes the raw socket over only once it succeeds.")
 SERVER_CONTEXT_HINT = ("Serve with a server context: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) (or create_default_context("
@@ -140,3 +144,31 @@ def context(lab: Lab, result: CallResult, *, hint: str) -> ContextView:
 def version_at_least_1_2(name: str) -> bool:
     """TLS 1.2 or later as minimum_version ('MINIMUM_SUPPORTED' and 'TLSv1' are not)."""
     return name in ("TLSv1_2", "TLSv1_3", "MAXIMUM_SUPPORTED")
+
+
+def against(pending: LabCall, client: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Runs one client of the student's server (a function of graders/checking/tls_peers.py) and
+    returns what it returns; fails at once when the server's call ends first (a stub, a crash,
+    an early return), instead of letting the client wait for a server that is gone."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = client(*args, **kwargs)
+        except BaseException as exc:  # the grader's own client failing: re-raised in the check
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="tls client", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.01)
+        if thread.is_alive() and pending.done():
+            result = pending.wait()  # a stub or a crash fails here, as such
+            thread.join(3.0)  # what it sent before it ended may still be on its way
+            if thread.is_alive():
+                ended = f"raised {result.error}" if result.status == "raised" else f"returned {result.value!r}"
+                raise Failure(f"{result.shown} {ended} while a client was still being served{shown_traceback(result)}",
+                              hint=SURVIVE_HINT)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
