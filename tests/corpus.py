@@ -106,21 +106,17 @@ def bug_modules(stage_id: str) -> list[Path]:
     return sorted((CORPUS / stage_id).glob("bug_*.py"))
 
 
-def graded_bugs(tmp: Path, stages: dict[str, Stage]) -> dict[tuple[str, str], dict]:
-    """Every bug_* corpus module of `stages`, graded (hidden checks included), the stages side by
-    side (most of it is waiting): (stage id, module stem) -> that stage's result."""
-
-    def grade_stage(stage_id: str) -> dict[str, dict]:
-        stage = stages[stage_id]
-        return grade_many([as_submission(tmp, stage, path, f"{stage_id}-{path.stem}") for path in bug_modules(stage_id)],
-                          stage)
-
+def graded_bugs(tmp_root: str, stages: dict[str, Stage]) -> dict[tuple[str, str], dict]:
+    """Every bug_* corpus module of `stages`, graded (hidden checks included): (stage id, module
+    stem) -> that stage's result. The gradings are graded_corpus's, so a session that also runs
+    test_corpus grades each module once."""
+    graded_corpora(tmp_root, set(stages))
     out = {}
-    with ThreadPoolExecutor(max_workers=len(stages)) as pool:
-        for stage_id, graded_stage in zip(stages, pool.map(grade_stage, stages), strict=True):
-            for key, result in graded_stage.items():
-                stem = Path(key).name.removeprefix(f"{stage_id}-")
-                out[(stage_id, stem)] = stage_of(result, stages[stage_id])
+    for stage_id, stage in stages.items():
+        for key, result in graded_corpus(tmp_root, stage_id).items():
+            stem = Path(key).name.removeprefix(f"{stage_id}-")
+            if stem.startswith("bug_"):
+                out[(stage_id, stem)] = stage_of(result, stage)
     return out
 
 

@@ -30,11 +30,6 @@ def reference_and_stubs() -> dict[str, dict]:
 pytestmark = pytest.mark.timeout(1800)
 
 
-@pytest.fixture(scope="session")
-def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("corpus"))
-
-
 @pytest.fixture
 def corpus(corpus_dir, stage, request) -> dict[str, dict]:
     # Every stage this session tests, graded side by side the first time any is needed.

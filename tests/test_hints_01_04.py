@@ -21,7 +21,7 @@ import pytest
 
 from graders.api import bind_listen, connect, create_socket, send_recv
 from graders.stages import EXERCISES, HIDDEN, all_stages
-from tests.corpus import CORPUS, as_submission, grade_many, intended_checks, stage_of
+from tests.corpus import CORPUS, graded_bugs, intended_checks
 
 STAGES = {s.id: s for s in all_stages() if s.id[:2] in ("01", "02", "03", "04")}
 
@@ -152,19 +152,11 @@ DIAGNOSED = {
 
 
 @pytest.fixture(scope="module")
-def diagnosed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, dict]]:
-    """The checks of each module above, graded in one batch: {(stage, module): {check name: result}}."""
-    tmp = tmp_path_factory.mktemp("hints")
-    out = {}
-    for stage_id in sorted({key[0] for key in DIAGNOSED}):
-        stage = STAGES[stage_id]
-        dirs = {key: as_submission(tmp, stage, CORPUS / stage_id / f"{key[1]}.py", f"{stage_id}-{key[1]}")
-                for key in DIAGNOSED if key[0] == stage_id}
-        graded = grade_many(list(dirs.values()), stage)
-        for key, folder in dirs.items():
-            result = stage_of(graded[str(folder)], stage)
-            out[key] = {c["id"].split(".", 1)[1]: c for c in result["checks"]}
-    return out
+def diagnosed(corpus_dir: str) -> dict[tuple[str, str], dict[str, dict]]:
+    """The checks of each module above, as `tcplab grade` judged them: {(stage, module): {check name: result}}."""
+    stages = {stage_id: STAGES[stage_id] for stage_id in sorted({key[0] for key in DIAGNOSED})}
+    graded = graded_bugs(corpus_dir, stages)
+    return {key: {c["id"].split(".", 1)[1]: c for c in graded[key]["checks"]} for key in DIAGNOSED}
 
 
 @pytest.mark.parametrize("key", sorted(DIAGNOSED), ids=lambda k: f"{k[0]}-{k[1]}")

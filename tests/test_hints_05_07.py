@@ -58,9 +58,9 @@ DIAGNOSED = [
 
 
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
+def graded(corpus_dir: str) -> dict[tuple[str, str], dict]:
     """Every bug_* corpus module of stages 05–07, graded (hidden checks included): (stage, stem) -> stage result."""
-    return graded_bugs(tmp_path_factory.mktemp("hints"), STAGES)
+    return graded_bugs(corpus_dir, STAGES)
 
 
 @pytest.mark.parametrize("stage_id,module,check,hint", DIAGNOSED, ids=lambda v: v if isinstance(v, str) and
