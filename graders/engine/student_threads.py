@@ -26,6 +26,12 @@ from graders.stages import EXERCISES
 # into memory, a frame body allocated before its length was checked) live for at least
 # the time it takes to move them over a socket, which is longer than this.
 MEMORY_SAMPLE_INTERVAL = 0.002
+# Why 1 MiB: a filtered snapshot costs time proportional to every live allocation, and taken
+# every 2 ms while megabytes flow it held the GIL long enough to starve the student's event loop
+# and the grader's peers. The total traced (one C call) is read every 2 ms instead; a snapshot is
+# taken only once the total has risen 1 MiB above its lowest point since the last one, which
+# no student allocation that matters can do unseen (the checks' limits are 32 MiB).
+MEMORY_RESAMPLE_STEP = 1024 * 1024
 _GRADERS_DIR = str(Path(__file__).resolve().parents[1])  # the whole graders package
 # Allocations made in these files are the grader's (peers, transcript, checks), not the student's.
 _NOT_STUDENT = (
@@ -170,8 +176,13 @@ class MemoryWatch:
 
     def _sample(self) -> None:
         with contextlib.suppress(Exception):  # a sampler must never disturb the call
+            lowest = tracemalloc.get_traced_memory()[0]
             while not self._stop.wait(MEMORY_SAMPLE_INTERVAL):
-                self.peak = max(self.peak, self._student_bytes())
+                total = tracemalloc.get_traced_memory()[0]
+                lowest = min(lowest, total)
+                if total - lowest >= MEMORY_RESAMPLE_STEP:
+                    self.peak = max(self.peak, self._student_bytes())
+                    lowest = tracemalloc.get_traced_memory()[0]
 
     def stop(self, *, sample: bool = True) -> int:
         """Stops sampling; the growth in KiB over the baseline."""
