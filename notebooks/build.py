@@ -42,6 +42,7 @@ SKIPPED_SECTIONS = ("how to check",)  # the README's `tcplab` commands: the note
 TASK_SECTIONS = ("the task", "your task")
 MISTAKES_SECTIONS = ("common mistakes",)
 FENCE = re.compile(r"^(`{3,}|~{3,})")
+LANGUAGE_LINE = "English · [简体中文](README.zh-CN.md)"  # the README's link to its translation: a file, not the notebook's
 HIDDEN_CHECKS_NOTE = "**Hidden checks.**"  # the README's paragraph on them, under "How to check"
 
 # The README is written for the script course: a file to edit, `tcplab` commands, a terminal.
@@ -77,7 +78,7 @@ def readme_sections(stage: Stage) -> tuple[str, list[tuple[str, str]]]:
             sections.append((line[3:].strip(), [line]))
         elif sections:
             sections[-1][1].append(line)
-        elif not line.startswith("# "):
+        elif not line.startswith("# ") and line != LANGUAGE_LINE:
             intro.append(line)
     return (for_the_notebook("\n".join(intro), stage),
             [(h, for_the_notebook("\n".join(body), stage)) for h, body in sections])

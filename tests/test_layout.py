@@ -55,6 +55,28 @@ def test_stage_has_lesson_stub_solution(stage):
     assert len((folder / "README.md").read_text("utf-8").splitlines()) > 80, "a README that teaches"
 
 
+def outline(text: str) -> list[str]:
+    """A lesson's shape: its section levels and code fences, in order."""
+    return [line.split(" ", 1)[0] if line.startswith("#") else "```" for line in text.splitlines()
+            if line.startswith(("## ", "### ", "```"))]
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_stage_has_its_lesson_in_chinese(stage):
+    """README.zh-CN.md: the same lesson (its sections and code blocks, in the English order),
+    linked to the English, and it tells how to get the feedback in Chinese."""
+    folder = EXERCISES / stage.id
+    chinese = folder / "README.zh-CN.md"
+    assert chinese.is_file(), f"{stage.id} has no README.zh-CN.md"
+    text = chinese.read_text("utf-8")
+    english = (folder / "README.md").read_text("utf-8")
+    assert outline(text) == outline(english), "the Chinese lesson's sections and code blocks differ from the English"
+    assert "[English](README.md) · 简体中文" in text.splitlines()[:4]
+    assert "English · [简体中文](README.zh-CN.md)" in english.splitlines()[:4]
+    assert "--lang zh-CN" in text
+    assert sum(1 for c in text if "\u4e00" <= c <= "\u9fff") > len(text) // 5, "a lesson in Chinese, not a copy"
+
+
 @pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
 def test_stub_and_solution_have_the_same_interface(stage):
     assert interface(EXERCISES / stage.id / stage.filename) == interface(SOLUTIONS / stage.id / stage.filename)
@@ -68,7 +90,7 @@ def test_every_stub_function_only_raises_not_implemented(stage):
 
 def test_no_stray_files_in_exercises_solutions_or_hidden():
     stage_ids = {s.id for s in STAGES}
-    for tree, allowed in ((EXERCISES, {"README.md"}), (SOLUTIONS, set()), (HIDDEN, set())):
+    for tree, allowed in ((EXERCISES, {"README.md", "README.zh-CN.md"}), (SOLUTIONS, set()), (HIDDEN, set())):
         for path in tree.iterdir():
             if path.name in ("__pycache__",) or path.name.startswith("."):
                 continue
