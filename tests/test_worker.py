@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from graders.checking.stage_helpers.concurrency import POLL_RUN
 from graders.engine import worker_view
 from graders.engine.limits import ALLOWED_ENV, Limits
 from graders.engine.subject import Subject, kernel_checked_timeouts
@@ -455,6 +456,11 @@ THREADS = textwrap.dedent('''
         while time.monotonic() < end:
             pass
 
+    def poll(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(0.001)
+
     kept = []
 ''')
 
@@ -489,6 +495,30 @@ def test_runnable_time_tells_a_sleeping_call_from_a_spinning_one(tmp_path):
         assert asleep < 0.05
         assert spun >= 0.5
         pending.wait()
+    finally:
+        s.close()
+
+
+def test_time_on_a_cpu_per_wake_up_tells_a_poll_from_a_spin(tmp_path):
+    """What stage 08's idle check says when a server is runnable much of the time: a poller on a
+    loaded machine runs microseconds per wake-up, a spinner until it is taken off the CPU."""
+    path = tmp_path / "t.py"
+    path.write_text(THREADS)
+    s = Subject(path, "t")
+    try:
+        runs = {}
+        for name, args in (("poll", (0.3,)), ("wait_then_spin", (0.0, 0.3))):
+            pending = s.start(name, *args)
+            first = pending.runnable()
+            if first is None:
+                pytest.skip("this kernel keeps no schedstat")
+            last = first
+            while not pending.done():
+                last = pending.runnable() or last
+                time.sleep(0.01)
+            runs[name] = worker_view.mean_run_between(first, last)
+            pending.wait()
+        assert runs["poll"] < POLL_RUN < runs["wait_then_spin"], runs
     finally:
         s.close()
 

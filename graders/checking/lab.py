@@ -233,7 +233,7 @@ class LabCall:
     def done(self) -> bool:
         return self.pending.done()
 
-    def runnable(self) -> dict[int, tuple[int, int]] | None:
+    def runnable(self) -> dict[int, tuple[int, int, int]] | None:
         """The call's threads: nanoseconds each was runnable so far (None: not measurable here)."""
         return self.pending.runnable()
 

@@ -59,10 +59,10 @@ class PendingCall(Protocol):
     def abandon(self) -> None:
         """Gives up on an uncollected call (a check that ended before collecting it)."""
 
-    def runnable(self) -> dict[int, tuple[int, int]] | None:
+    def runnable(self) -> dict[int, tuple[int, int, int]] | None:
         """The call's threads so far: thread id -> (nanoseconds spent on a CPU or waiting for one,
-        times put on a CPU) (see graders.engine.worker_view.runnable_ns); None where this system
-        does not say."""
+        times put on a CPU, nanoseconds of those on a CPU) (see graders.engine.worker_view.runnable_ns);
+        None where this system does not say."""
 
 
 class StudentCode(Protocol):

@@ -246,7 +246,7 @@ class InProcessCall:
         """True once the call has returned (without collecting it)."""
         return self.result is not None or self._finished.is_set()
 
-    def runnable(self) -> dict[int, tuple[int, int]] | None:
+    def runnable(self) -> dict[int, tuple[int, int, int]] | None:
         """The student's threads only: the grader's peers run in this process too."""
         if self.result is not None:
             return None

@@ -171,7 +171,7 @@ class WorkerCall:
         ready, _, _ = select.select([self.worker.chan], [], [], 0)
         return bool(ready)
 
-    def runnable(self) -> dict[int, tuple[int, int]] | None:
+    def runnable(self) -> dict[int, tuple[int, int, int]] | None:
         if self.worker is None or self.result is not None:
             return None
         return worker_view.runnable_ns(self.worker.proc.pid)

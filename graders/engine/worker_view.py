@@ -162,44 +162,63 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def runnable_ns(pid: int) -> dict[int, tuple[int, int]] | None:
-    """Thread id -> (nanoseconds it has spent runnable so far, times it was put on a CPU) for
-    each thread of the process; None where the kernel keeps no schedstat.
+def runnable_ns(pid: int) -> dict[int, tuple[int, int, int]] | None:
+    """Thread id -> (nanoseconds it has spent runnable so far, times it was put on a CPU,
+    nanoseconds of those on a CPU) for each thread of the process; None where the kernel keeps
+    no schedstat.
 
     Runnable means on a CPU or waiting in the run queue for one. Why that and not CPU time: a
     thread that spins is runnable all the time, whatever the load; on a busy machine it gets
     less CPU (the others get their share) but waits for a CPU the rest of the time, so the sum
     stays the wall time. A thread that waits for input sleeps and is neither. The count of
     times on a CPU gives away a thread that sleeps a millisecond at a time between polls.
-    Load can only make an idle server look idler, never busy.
+    Load can only make an idle server look idler, never busy. The time on a CPU per time put
+    on one tells a poll from a spin whatever the load: a poller runs microseconds at each
+    wake-up and sleeps again (on a loaded machine it waits longer for a CPU, so it may look
+    runnable much of the time); a spinner runs until it is taken off the CPU.
     """
     where = f"{_PROC}/{pid}/task"
     try:
         tids = os.listdir(where)
     except OSError:
         return None
-    times: dict[int, tuple[int, int]] = {}
+    times: dict[int, tuple[int, int, int]] = {}
     for tid in tids:
         try:
             with open(f"{where}/{tid}/schedstat", "rb") as f:
                 fields = f.read().split()
-            times[int(tid)] = (int(fields[0]) + int(fields[1]), int(fields[2]))
+            times[int(tid)] = (int(fields[0]) + int(fields[1]), int(fields[2]), int(fields[0]))
         except (OSError, ValueError, IndexError):
             continue  # a thread that ended just now
     return times or None
 
 
-def runnable_between(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> tuple[float, int]:
+def runnable_between(before: dict[int, tuple[int, ...]], after: dict[int, tuple[int, ...]]) -> tuple[float, int]:
     """(seconds the threads were runnable, together; the most times any one of them was put on
     a CPU) between two runnable_ns readings. Threads that ended in between are not counted;
     those that started are counted whole."""
     seconds, most = 0.0, 0
-    for tid, (ns, count) in after.items():
-        ns0, count0 = before.get(tid, (0, 0))
+    for tid, (ns, count, *_) in after.items():
+        ns0, count0, *_ = before.get(tid, (0, 0))
         if ns >= ns0:
             seconds += (ns - ns0) / 1e9
             most = max(most, count - count0)
     return seconds, most
+
+
+def mean_run_between(before: dict[int, tuple[int, ...]], after: dict[int, tuple[int, ...]]) -> float | None:
+    """Seconds on a CPU per time put on one, for the thread that was on a CPU longest between two
+    runnable_ns readings (None: no thread ran). A thread that polls (a try, then a short sleep)
+    runs microseconds each time; one that spins runs until the scheduler takes it off."""
+    longest: tuple[int, int] | None = None  # (ns on a CPU, times put on one)
+    for tid, fields in after.items():
+        if len(fields) < 3:
+            continue
+        ns0, count0, cpu0 = (before.get(tid) or (0, 0, 0))[:3]
+        cpu, count = fields[2] - cpu0, fields[1] - count0
+        if count > 0 and cpu >= 0 and (longest is None or cpu > longest[0]):
+            longest = (cpu, count)
+    return None if longest is None else longest[0] / 1e9 / longest[1]
 
 
 @dataclass

@@ -10,7 +10,9 @@ How these checks stay honest on a loaded machine:
   the call: a buggy server returns at once, a correct one never does;
 - an idle server is measured by the time its threads were runnable (on a CPU or waiting for
   one: graders/engine/worker_view.runnable_ns), which a spinning thread fills whatever the
-  load, and by how often they were woken: load makes neither larger for a sleeping thread.
+  load, and by how often they were woken: load makes neither larger for a sleeping thread. A
+  poller on a loaded machine waits for a CPU at each of its wake-ups and so looks runnable too:
+  its short runs on a CPU (worker_view.mean_run_between) tell it from a spinner.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ BUSY_SHARE = 0.5
 # Why 100 a second, for the busiest thread: the contract allows a wake-up every 50 ms (20 a
 # second); a loop that polls with time.sleep(0.001) wakes up nearly a thousand times.
 WAKEUPS_PER_SECOND = 100
+# Why 0.1 ms: a poll (a non-blocking recv() that fails, then time.sleep) is on a CPU for 15-20 µs
+# each time it wakes, whatever the load; a spinning thread runs until the scheduler takes it off
+# (0.5-0.8 ms at a time on this 2-core machine with both cores busy, longer when it is quiet).
+POLL_RUN = 0.0001
 
 RETURNED_EARLY_HINT = ("Count connections that have ENDED, not accepts: after accepting `clients` connections, wait "
                        "for every one of them to finish (join their threads, or keep selecting until none is left) "
@@ -160,7 +166,16 @@ class Server:
             return  # no schedstat here (not Linux): nothing can be told, so nothing is failed
         busy, slices = worker_view.runnable_between(first, last)
         wakeups = slices / wall
-        self.lab.transcript.add("grader", f"idle {wall:.2f} s: runnable {busy:.3f} s, {slices} wake-ups (busiest thread)")
+        run = worker_view.mean_run_between(first, last)
+        self.lab.transcript.add("grader", f"idle {wall:.2f} s: runnable {busy:.3f} s, {slices} wake-ups (busiest thread)"
+                                + (f", {run * 1e6:.0f} µs on a CPU each" if run is not None else ""))
+        if busy > BUSY_SHARE * wall and run is not None and run < POLL_RUN and slices > WAKEUPS_PER_SECOND * wall:
+            # Runnable much of the window, but in short runs: a thread that polls on a loaded
+            # machine (it waits for a CPU at every wake-up), not one that spins.
+            raise Failure(f"a thread of {self.shown} woke up {wakeups:.0f} times a second while {what}: it polls",
+                          expected=f"at most {1 / 0.05:.0f} wake-ups a second (one every 50 ms)",
+                          actual=f"{slices} wake-ups in {wall:.2f} s, each on a CPU for {run * 1e6:.0f} µs on "
+                                 f"average", hint=POLL_HINT)
         if busy > BUSY_SHARE * wall:
             raise Failure(f"{self.shown} kept a CPU busy while {what}: a busy loop",
                           expected=f"its threads asleep (runnable well under {BUSY_SHARE * wall:.2f} s of the "
